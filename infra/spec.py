@@ -1,0 +1,219 @@
+"""The run spec: everything that defines one training run. A run's stack config is this spec."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from infra import names
+from infra.errors import BadInput
+
+TARGETS = ("local", "ssh")
+DEFAULT_MAX_RUNTIME_S = 12 * 3600
+DEFAULT_SYNC_INTERVAL_S = 60
+REQUIREMENTS_FILE = "requirements.txt"
+DEFAULT_INSTALL_SCRIPT = "install.sh"
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+RESERVED_ENV = ("TRAINRIG_DATASET_DIR", "TRAINRIG_OUTPUT_DIR", "TRAINRIG_LOGS_DIR")
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """`python -m module --dataset_directory D ...` or any command line (split, never run by a shell)."""
+
+    module: str | None = None
+    command: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.module:
+            return f"python -m {self.module} --dataset_directory D --output_directory O --logs_directory L"
+        return shlex.join(self.command)
+
+
+@dataclass(frozen=True)
+class SshHost:
+    """A machine the user owns: `user@address[:port]`."""
+
+    user: str
+    address: str
+    port: int = 22
+
+    @classmethod
+    def parse(cls, text: str) -> "SshHost":
+        m = re.match(r"^(?:([A-Za-z0-9._-]+)@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(\d+))?$", text)
+        if not m:
+            raise BadInput(f"--host {text!r} is not valid: write it as user@address or user@address:port.")
+        import getpass
+
+        port = int(m.group(3)) if m.group(3) else 22
+        if not 0 < port < 65536:
+            raise BadInput(f"--host {text!r} has port {port}: use a port between 1 and 65535.")
+        return cls(user=m.group(1) or getpass.getuser(), address=m.group(2).strip("[]"), port=port)
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.address}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    code_name: str
+    dataset_name: str
+    code_path: str
+    entry: EntryPoint
+    target: str = "local"
+    dataset: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    max_runtime_s: int = DEFAULT_MAX_RUNTIME_S
+    sync_interval_s: int = DEFAULT_SYNC_INTERVAL_S
+    install_script: str | None = None
+    host: SshHost | None = None
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def run_id(self) -> str:
+        return names.run_id(self.code_name, self.dataset_name)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("notes")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSpec":
+        d = dict(d)
+        d["entry"] = EntryPoint(module=d["entry"].get("module"), command=tuple(d["entry"].get("command") or ()))
+        d["env"] = tuple(tuple(kv) for kv in d.get("env") or ())
+        d["host"] = SshHost(**d["host"]) if d.get("host") else None
+        return cls(**d)
+
+
+def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not _ENV_KEY.match(key):
+            raise BadInput(f"--env {pair!r} is not valid: write it as KEY=VALUE with KEY like MY_VAR.")
+        if key in RESERVED_ENV:
+            raise BadInput(f"--env {key} is set by trainrig itself: use another name.")
+        out.append((key, value))
+    return tuple(out)
+
+
+def _module_exists(code: Path, module: str) -> bool:
+    base = code.joinpath(*module.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__main__.py").is_file() or (base / "__init__.py").is_file()
+
+
+def resolve_entry(code: Path, module: str | None, command: str | None) -> tuple[EntryPoint, tuple[str, ...]]:
+    """The entry point, checked against the code folder; returns it with notes to show the user."""
+    if module and command:
+        raise BadInput("give either --module or --command, not both.")
+    if command is not None:
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError as e:
+            raise BadInput(f"--command {command!r} cannot be split into words ({e}): check its quotes.") from e
+        if not argv:
+            raise BadInput("--command is empty: give the command that trains, e.g. --command 'python train.py'.")
+        return EntryPoint(command=argv), ()
+    if module:
+        if not _MODULE.match(module):
+            raise BadInput(f"--module {module!r} is not a Python module name (e.g. train or trainer.main).")
+        if not _module_exists(code, module):
+            raise BadInput(
+                f"--module {module}: no {module.replace('.', '/')}.py (or package) in {code}; "
+                "check the name or the code folder."
+            )
+        return EntryPoint(module=module), ()
+    if (code / "train.py").is_file():
+        return EntryPoint(module="train"), (
+            "no --module or --command given: running train.py as `python -m train` with the three directories.",
+        )
+    raise BadInput(
+        f"no entry point found in {code}: add a train.py, or pass --module M or --command 'python x.py'."
+    )
+
+
+def build_spec(
+    *,
+    code: str,
+    code_name: str | None,
+    dataset_name: str | None,
+    dataset: str | None = None,
+    module: str | None = None,
+    command: str | None = None,
+    env: list[str] | None = None,
+    target: str = "local",
+    max_runtime_s: int = DEFAULT_MAX_RUNTIME_S,
+    sync_interval_s: int = DEFAULT_SYNC_INTERVAL_S,
+    install_script: str | None = None,
+    host: str | None = None,
+    identity_file: str | None = None,
+    known_hosts: str | None = None,
+) -> RunSpec:
+    """Check everything that can be checked on this computer; raise BadInput with one sentence."""
+    code_dir = Path(code).expanduser()
+    if not code_dir.is_dir():
+        raise BadInput(f"the code folder {code} does not exist: give the folder that holds your training script.")
+    code_dir = code_dir.resolve()
+    if target not in TARGETS:
+        raise BadInput(f"--target {target!r} is not known: choose one of {', '.join(TARGETS)}.")
+    code_name = code_name or names.suggest(code_dir.name)
+    if not dataset_name:
+        if dataset is None:
+            dataset_name = "none"
+        else:
+            raise BadInput("--dataset-name is missing: name the dataset (e.g. --dataset-name beer-v2).")
+    names.run_id(code_name, dataset_name)
+    entry, notes = resolve_entry(code_dir, module, command)
+    dataset_path = None
+    if dataset is not None:
+        if "://" in dataset:
+            raise BadInput(
+                f"--dataset {dataset}: bucket datasets (gs://, s3://) are not supported yet; give a local folder."
+            )
+        d = Path(dataset).expanduser()
+        if not d.is_dir():
+            raise BadInput(f"the dataset folder {dataset} does not exist: give an existing folder or a bucket URI.")
+        dataset_path = str(d.resolve())
+    if install_script is not None:
+        if not (code_dir / install_script).is_file():
+            raise BadInput(f"the install script {install_script} is not in {code_dir}: give a path inside the code folder.")
+    elif (code_dir / DEFAULT_INSTALL_SCRIPT).is_file():
+        install_script = DEFAULT_INSTALL_SCRIPT
+    ssh_host = None
+    if target == "ssh":
+        if not host:
+            raise BadInput("--target ssh needs --host user@address[:port].")
+        ssh_host = SshHost.parse(host)
+    elif host:
+        raise BadInput(f"--host is only for --target ssh (the target is {target}).")
+    if identity_file is not None and not Path(identity_file).expanduser().is_file():
+        raise BadInput(f"the key file {identity_file} does not exist: give the path of your private key.")
+    if known_hosts is not None and not Path(known_hosts).expanduser().is_file():
+        raise BadInput(f"the known_hosts file {known_hosts} does not exist.")
+    return RunSpec(
+        code_name=code_name,
+        dataset_name=dataset_name,
+        code_path=str(code_dir),
+        entry=entry,
+        target=target,
+        dataset=dataset_path,
+        env=parse_env(env or []),
+        max_runtime_s=max_runtime_s,
+        sync_interval_s=sync_interval_s,
+        install_script=install_script,
+        host=ssh_host,
+        identity_file=str(Path(identity_file).expanduser().resolve()) if identity_file else None,
+        known_hosts=str(Path(known_hosts).expanduser().resolve()) if known_hosts else None,
+        notes=notes,
+    )
+
+
+def with_target(spec: RunSpec, target: str) -> RunSpec:
+    return replace(spec, target=target)

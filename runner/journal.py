@@ -1,0 +1,138 @@
+"""The run journal: one folder per run under the state folder, with record.json and the run's keys.
+
+Writes are atomic (temporary file + rename) and mutating commands hold the run's lock, so two runs
+never disturb each other and a crash never leaves a half-written record.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from infra.spec import RunSpec
+from runner.errors import BadInput, RunNotFound
+from runner.machine import Machine
+from runner.workspace import state_dir
+
+# States as trainrig sees them from this computer (the machine's own phase is in its status file).
+STATES = ("provisioning", "up", "started", "finished", "destroying", "destroyed")
+HOLDS_RESOURCES = ("provisioning", "up", "started", "finished", "destroying")
+
+
+def utc_now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+@dataclass
+class RunRecord:
+    spec: RunSpec
+    state: str = "provisioning"
+    created_at: str = field(default_factory=utc_now)
+    machine: Machine | None = None
+    local_server_pid: int | None = None
+    phases: list[list[str]] = field(default_factory=list)  # client-side: [phase, utc]
+    outcome: str | None = None
+    reason: str = ""
+    exit_code: int | None = None
+    downloads: list[str] = field(default_factory=list)
+    log_offset: int = 0  # where the current attempt's log starts
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    def mark(self, phase: str) -> None:
+        self.phases.append([phase, utc_now()])
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["spec"] = self.spec.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunRecord":
+        d = dict(d)
+        d["spec"] = RunSpec.from_dict(d["spec"])
+        d["machine"] = Machine.from_dict(d["machine"]) if d.get("machine") else None
+        return cls(**d)
+
+
+class Journal:
+    def __init__(self, root: Path | None = None):
+        self.root = (root or state_dir()) / "runs"
+
+    def dir(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def key_path(self, run_id: str, name: str) -> Path:
+        return self.dir(run_id) / name
+
+    def exists(self, run_id: str) -> bool:
+        return (self.dir(run_id) / "record.json").exists()
+
+    def load(self, run_id: str) -> RunRecord:
+        try:
+            with open(self.dir(run_id) / "record.json") as f:
+                return RunRecord.from_dict(json.load(f))
+        except FileNotFoundError:
+            known = ", ".join(r.run_id for r in self.all()) or "none yet"
+            raise RunNotFound(f"there is no run {run_id!r} (known runs: {known}); see `trainrig ls`.") from None
+
+    def save(self, record: RunRecord) -> None:
+        d = self.dir(record.run_id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = d / f"record.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(record.to_dict(), indent=1))
+        os.replace(tmp, d / "record.json")
+
+    def all(self) -> list[RunRecord]:
+        out = []
+        if self.root.is_dir():
+            for d in sorted(self.root.iterdir()):
+                try:
+                    with open(d / "record.json") as f:
+                        out.append(RunRecord.from_dict(json.load(f)))
+                except (OSError, ValueError, TypeError, KeyError):
+                    continue
+        return out
+
+    def write_private(self, run_id: str, name: str, data: bytes) -> Path:
+        """A key file readable by the owner alone (created 0600, never widened)."""
+        d = self.dir(run_id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = d / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o600)
+        return path
+
+    def forget_secrets(self, run_id: str) -> None:
+        for name in ("client_key", "host_key"):
+            try:
+                os.unlink(self.dir(run_id) / name)
+            except FileNotFoundError:
+                pass
+
+    def remove(self, run_id: str) -> None:
+        shutil.rmtree(self.dir(run_id), ignore_errors=True)
+
+    @contextmanager
+    def lock(self, run_id: str, what: str) -> Iterator[None]:
+        """Hold the run's lock; a second command on the same run is refused, not queued."""
+        d = self.dir(run_id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(d / "lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BadInput(f"another trainrig command is working on run {run_id} right now; wait for it to end.") from None
+            yield

@@ -1,0 +1,305 @@
+"""A run's lifecycle: up (provision), start (upload, launch, follow), logs, status, stop, download,
+down (destroy), and `run`, which does them all. Every step is a plain function the command line and
+the UI call alike; progress is reported as events, failures as the project's own errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from infra.spec import RunSpec
+from runner import ssh, tools, transfer
+from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
+from runner.events import EventSink, Notice, PhaseChanged, StatusChanged, ignore
+from runner.follow import follow
+from runner.ignore import IgnoreRules
+from runner.journal import HOLDS_RESOURCES, Journal, RunRecord
+from runner.machine import Machine
+from runner.manifest import write_manifest
+from runner.remote.config import SupervisorConfig
+from runner.remote.status import Status
+from runner.targets import get_target
+
+RECONNECT_FOR_S = 120.0
+STOP_WAIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: Status
+    folder: Path | None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    record: RunRecord
+    status: Status | None
+    error: str = ""
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def folder_name(record: RunRecord, when: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when or time.time()))
+    return f"{stamp}_{record.spec.code_name}_{record.spec.dataset_name}"
+
+
+class Lifecycle:
+    def __init__(self, journal: Journal | None = None, on_event: EventSink = ignore):
+        self.journal = journal or Journal()
+        self.emit = on_event
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _phase(self, record: RunRecord, phase: str, detail: str = "") -> None:
+        record.mark(phase)
+        self.journal.save(record)
+        self.emit(PhaseChanged(phase, detail))
+
+    def _live(self, run_id: str) -> RunRecord:
+        record = self.journal.load(run_id)
+        if record.state not in ("up", "started", "finished") or record.machine is None:
+            raise BadInput(f"run {run_id} is {record.state}, it has no machine: `trainrig up` it again first.")
+        return record
+
+    async def _machine(self, record: RunRecord) -> Machine:
+        return await get_target(record.spec.target).reattach(record, self.journal)
+
+    # -- up -------------------------------------------------------------------------------------
+    async def up(self, spec: RunSpec) -> RunRecord:
+        rid = spec.run_id
+        if self.journal.exists(rid):
+            old = self.journal.load(rid)
+            if old.state in HOLDS_RESOURCES:
+                raise BadInput(
+                    f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
+                    f"`trainrig down {rid}` destroys it first."
+                )
+        with self.journal.lock(rid, "up"):
+            record = RunRecord(spec=spec)
+            target = get_target(spec.target)
+            self._phase(record, "provisioning", f"target {spec.target}")
+            try:
+                record.machine = await target.provision(record, self.journal, self.emit)
+            except BaseException:
+                # Nothing of a failed provisioning may stay behind, billing or not.
+                try:
+                    await target.destroy(record, self.journal, ignore)
+                finally:
+                    self.journal.remove(rid)
+                raise
+            record.state = "up"
+            self.journal.save(record)
+        return record
+
+    # -- start ----------------------------------------------------------------------------------
+    async def _upload_and_launch(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine) -> int:
+        spec, rid = record.spec, record.run_id
+        run_dir = machine.run_dir(rid)
+        await tools.ensure(conn, machine)
+        uploads = [
+            transfer.upload(conn, machine, spec.code_path, f"{run_dir}/code", f"{run_dir}/.code.index.json",
+                            IgnoreRules(spec.code_path).skip, "code", self.emit)
+        ]
+        self._phase(record, "uploading code", spec.code_path)
+        if spec.dataset:
+            self._phase(record, "uploading dataset", spec.dataset)
+            uploads.append(
+                transfer.upload(conn, machine, spec.dataset, f"{run_dir}/dataset", f"{run_dir}/.dataset.index.json",
+                                None, "dataset", self.emit)
+            )
+        results = await asyncio.gather(*uploads)
+        for label, r in zip(("code", "dataset"), results):
+            if r.files_sent or r.deleted:
+                self.emit(Notice(f"{label}: sent {r.files_sent} of {r.files_total} files ({_human(r.bytes_sent)})"
+                                 + (f", removed {r.deleted}" if r.deleted else "")))
+            else:
+                self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent"))
+        config = SupervisorConfig(
+            run_id=rid, venv_cache=machine.venv_cache, module=spec.entry.module, command=list(spec.entry.command),
+            env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
+            sync_interval_s=spec.sync_interval_s, shutdown_after=machine.shutdown_after,
+        )
+        reply = json.loads(await tools.call(conn, machine, ["launch", run_dir], config.to_json().encode()))
+        if reply.get("error") == "already_running":
+            raise BadInput(f"run {rid} is already training: `trainrig logs {rid} -f` follows it, `trainrig stop {rid}` stops it.")
+        record.state, record.outcome, record.exit_code, record.reason = "started", None, None, ""
+        record.log_offset = reply["log_offset"]
+        self._phase(record, "started", f"supervisor pid {reply['pid']}")
+        return record.log_offset
+
+    async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
+        record = self._live(run_id)
+        with self.journal.lock(run_id, "start"):
+            machine = await self._machine(record)
+            conn_cm = ssh.connect(machine)
+            conn = await conn_cm.__aenter__()
+            try:
+                offset = await self._upload_and_launch(conn, record, machine)
+            except BaseException as e:
+                await conn_cm.__aexit__(type(e), e, e.__traceback__)
+                raise
+        try:
+            if not follow_log:
+                return None
+            return await self._follow(record, offset, conn)
+        finally:
+            await conn_cm.__aexit__(None, None, None)
+
+    # -- follow / logs --------------------------------------------------------------------------
+    async def _follow(self, record: RunRecord, offset: int, conn: asyncssh.SSHClientConnection | None = None) -> Status:
+        """Stream the log from `offset` until the run ends; reconnects when the connection drops."""
+        machine = await self._machine(record)
+        give_up = time.monotonic() + RECONNECT_FOR_S
+        seen_phase = ""
+
+        def on_event(event):  # type: ignore[no-untyped-def]
+            nonlocal seen_phase
+            if isinstance(event, StatusChanged) and event.status.phase != seen_phase:
+                seen_phase = event.status.phase
+                self.emit(PhaseChanged(seen_phase, _phase_detail(event.status)))
+            self.emit(event)
+
+        while True:
+            try:
+                if conn is not None:
+                    status, offset = await follow(conn, machine, record.run_id, offset, on_event)
+                else:
+                    async with ssh.connect(machine) as c:
+                        status, offset = await follow(c, machine, record.run_id, offset, on_event)
+                break
+            except (RemoteFailed, Unreachable) as e:
+                conn = None
+                if time.monotonic() > give_up:
+                    raise
+                self.emit(Notice(f"lost the connection ({e}); reconnecting, the training goes on"))
+                await asyncio.sleep(2)
+                give_up = max(give_up, time.monotonic() + 10)
+        assert status is not None
+        self._remember_outcome(record.run_id, status)
+        return status
+
+    def _remember_outcome(self, run_id: str, status: Status) -> None:
+        record = self.journal.load(run_id)
+        if record.state == "started" and status.done:
+            record.state, record.outcome, record.exit_code, record.reason = "finished", status.outcome, status.exit_code, status.reason
+            self.journal.save(record)
+
+    async def follow_logs(self, run_id: str, offset: int = 0) -> Status:
+        record = self._live(run_id)
+        return await self._follow(record, offset)
+
+    async def read_log(self, run_id: str) -> bytes:
+        record = self._live(run_id)
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/train.log"])
+        if done.exit_status != 0:
+            raise BadInput(f"run {run_id} has no log yet: `trainrig start {run_id}` starts its training.")
+        return done.stdout or b""
+
+    # -- status / ls / stop ---------------------------------------------------------------------
+    async def status(self, run_id: str) -> StatusReport:
+        record = self.journal.load(run_id)
+        if record.state not in ("up", "started", "finished") or record.machine is None:
+            return StatusReport(record, None)
+        try:
+            machine = await self._machine(record)
+            async with ssh.connect(machine) as conn:
+                raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
+        except TrainrigError as e:
+            return StatusReport(record, None, str(e))
+        status = Status.from_dict(raw) if raw else None
+        if status is not None and status.done:
+            self._remember_outcome(run_id, status)
+        return StatusReport(self.journal.load(run_id), status)
+
+    def ls(self) -> list[RunRecord]:
+        return self.journal.all()
+
+    async def stop(self, run_id: str) -> Status | None:
+        record = self._live(run_id)
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            await tools.call(conn, machine, ["stop", machine.run_dir(run_id), str(STOP_WAIT_S)])
+            raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
+        status = Status.from_dict(raw) if raw else None
+        if status is not None:
+            self._remember_outcome(run_id, status)
+        return status
+
+    # -- download / down ------------------------------------------------------------------------
+    async def download(self, run_id: str, outputs_root: Path) -> Path:
+        record = self.journal.load(run_id)
+        if record.state not in ("up", "started", "finished") or record.machine is None:
+            where = f"; earlier downloads: {', '.join(record.downloads)}" if record.downloads else ""
+            raise BadInput(f"run {run_id} is {record.state}, there is no machine to download from{where}.")
+        machine = await self._machine(record)
+        run_dir = machine.run_dir(run_id)
+        folder = outputs_root / folder_name(record)
+        async with ssh.connect(machine) as conn:
+            raw = json.loads(await tools.call(conn, machine, ["status", run_dir]))
+            status = Status.from_dict(raw) if raw else None
+            if status is None:
+                raise BadInput(f"run {run_id} has not started yet, there is nothing to download: `trainrig start {run_id}`.")
+            if not status.done:
+                self.emit(Notice(f"the training is still running: downloading its last sync ({status.last_sync_at or 'none yet'})"))
+            self._phase(record, "collecting", str(folder))
+            outputs = await transfer.download(conn, machine, f"{run_dir}/store/outputs", folder / "outputs", "outputs", self.emit)
+            logs = await transfer.download(conn, machine, f"{run_dir}/store/logs", folder / "logs", "logs", self.emit)
+        record = self.journal.load(run_id)
+        record.downloads.append(str(folder))
+        self.journal.save(record)
+        write_manifest(folder, record, status, outputs, logs)
+        self.emit(Notice(f"outputs: {outputs.files_total} files ({_human(outputs.bytes_sent)}) in {folder}"))
+        return folder
+
+    async def down(self, run_id: str) -> None:
+        record = self.journal.load(run_id)
+        if record.state == "destroyed":
+            self.emit(Notice(f"run {run_id} was already destroyed"))
+            return
+        with self.journal.lock(run_id, "down"):
+            record.state = "destroying"
+            self._phase(record, "destroying", f"target {record.spec.target}")
+            target = get_target(record.spec.target)
+            await target.destroy(record, self.journal, self.emit)
+            record.state = "destroyed"
+            self.journal.forget_secrets(run_id)
+            self._phase(record, "destroyed")
+
+    # -- everything -----------------------------------------------------------------------------
+    async def run(self, spec: RunSpec, outputs_root: Path) -> RunResult:
+        """up, start and follow, download, down. An interrupt (Ctrl-C) leaves the run going."""
+        record = await self.up(spec)
+        try:
+            status = await self.start(record.run_id, follow_log=True)
+        except TrainrigError:
+            self.emit(Notice("the run failed before its training ended: destroying what it created"))
+            await self.down(record.run_id)
+            raise
+        assert status is not None
+        folder = await self.download(record.run_id, outputs_root)
+        await self.down(record.run_id)
+        return RunResult(status, folder)
+
+
+def _phase_detail(status: Status) -> str:
+    if status.phase == "installing" and status.venv_reused is None:
+        return "requirements into a cached venv (pip output in logs/install.log)"
+    if status.phase == "training":
+        return "reused the cached venv" if status.venv_reused else ""
+    if status.phase == "finished":
+        return f"{status.outcome}" + (f": {status.reason}" if status.reason else "")
+    return ""

@@ -1,0 +1,27 @@
+"""How to reach a run's machine and where trainrig's files live on it."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Machine:
+    host: str
+    port: int
+    user: str
+    host_keys: tuple[str, ...]  # pinned public keys, OpenSSH format: never trust another
+    client_key: str | None  # private key file; None = the user's agent and default keys
+    python: str  # interpreter on the machine
+    root: str  # trainrig's folder on the machine (relative paths start at the login folder)
+    venv_cache: str
+    shutdown_after: bool = False
+
+    def run_dir(self, run_id: str) -> str:
+        return f"{self.root}/runs/{run_id}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Machine":
+        return cls(**{**d, "host_keys": tuple(d["host_keys"])})

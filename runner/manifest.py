@@ -1,0 +1,47 @@
+"""run.json: what a downloaded run folder holds and how it was made."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from runner.journal import RunRecord, utc_now
+from runner.remote.status import Status
+from runner.transfer import TransferResult
+
+VERSION = "0.1.0"
+
+
+def write_manifest(
+    folder: Path, record: RunRecord, status: Status | None, outputs: TransferResult, logs: TransferResult
+) -> Path:
+    s = status or Status(run_id=record.run_id)
+    phases = sorted([*record.phases, *s.phases], key=lambda p: p[1])
+    manifest = {
+        "trainrig_version": VERSION,
+        "run_id": record.run_id,
+        "spec": record.spec.to_dict(),
+        "target": record.spec.target,
+        "machine_address": record.machine.address if record.machine else None,
+        "outcome": s.outcome,
+        "reason": s.reason,
+        "exit_code": s.exit_code,
+        "phases": [{"phase": p, "at": at} for p, at in phases],
+        "started_at": s.started_at,
+        "ended_at": s.ended_at,
+        "code_hash": s.code_hash,
+        "dataset_hash": s.dataset_hash,
+        "requirements": s.requirements,
+        "frozen_requirements": s.frozen_requirements,
+        "venv_reused": s.venv_reused,
+        "install_tail": s.install_tail,
+        "machine": asdict(s.machine),
+        "last_sync_at": s.last_sync_at,
+        "outputs": {"files": outputs.files_total, "bytes": outputs.bytes_sent, "tree_hash": outputs.tree_hash},
+        "logs": {"files": logs.files_total, "bytes": logs.bytes_sent},
+        "downloaded_at": utc_now(),
+    }
+    path = folder / "run.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path

@@ -1,0 +1,50 @@
+"""What the runner tells the supervisor about a run, and where things live in a run folder."""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+
+@dataclass
+class SupervisorConfig:
+    run_id: str
+    venv_cache: str
+    module: Optional[str] = None
+    command: List[str] = field(default_factory=list)
+    env: List[List[str]] = field(default_factory=list)
+    install_script: Optional[str] = None
+    max_runtime_s: int = 12 * 3600
+    sync_interval_s: int = 60
+    stop_grace_s: int = 15
+    shutdown_after: bool = False
+
+    def to_json(self):
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text):
+        return cls(**json.loads(text))
+
+
+class RunLayout:
+    """The folders and files of one run on the machine."""
+
+    def __init__(self, run_dir):
+        self.dir = os.path.abspath(run_dir)
+        j = lambda *p: os.path.join(self.dir, *p)  # noqa: E731
+        self.code, self.dataset, self.outputs, self.logs = j("code"), j("dataset"), j("outputs"), j("logs")
+        self.store = j("store")
+        self.status = j("status.json")
+        self.config = j("config.json")
+        self.supervisor_log = j("supervisor.log")
+        self.train_log = j("logs", "train.log")
+        self.install_log = j("logs", "install.log")
+
+    def index(self, folder):
+        """The transfer index kept beside `folder` (never inside the user's files)."""
+        return os.path.join(self.dir, ".%s.index.json" % os.path.basename(folder))
+
+    def make(self):
+        for d in (self.code, self.dataset, self.outputs, self.logs, self.store):
+            os.makedirs(d, exist_ok=True)

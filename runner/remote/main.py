@@ -1,0 +1,158 @@
+"""Entry point of the tools on the machine: `python3 launch.py COMMAND ARGS...`.
+
+Commands talk to the runner over stdin/stdout; every argument arrives already split, never
+through a shell.
+"""
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+
+from . import wire
+from .config import RunLayout
+from .status import read_status
+
+
+def _read_line(stream):
+    line = stream.readline()
+    if not line:
+        raise wire.ProtocolError("the other side closed the connection")
+    return line
+
+
+def _reply(obj):
+    sys.stdout.buffer.write((json.dumps(obj) + "\n").encode())
+    sys.stdout.buffer.flush()
+
+
+def receive(dest, index_path, mirror):
+    """Be the receiving side of an upload into `dest`."""
+    stdin = sys.stdin.buffer
+    entries = wire.decode_offer(_read_line(stdin))
+    os.makedirs(dest, exist_ok=True)
+    index = wire.Index(index_path)
+    need, deleted = wire.plan(dest, entries, index, mirror)
+    _reply({"need": need, "deleted": deleted})
+    dec = wire.Decoder(dest, entries, index)
+    while not dec.done:
+        data = stdin.read1(1 << 20)
+        if not data:
+            raise wire.ProtocolError("the upload stopped half-way")
+        dec.feed(data)
+    index.save()
+    paths = [e.path for e in entries]
+    _reply({"files": dec.files, "bytes": dec.bytes, "tree_hash": index.tree_hash(paths)})
+
+
+def send(src):
+    """Be the offering side of a download from `src`."""
+    entries = wire.scan(src)
+    out = sys.stdout.buffer
+    out.write(wire.encode_offer(entries))
+    out.flush()
+    need = json.loads(_read_line(sys.stdin.buffer))["need"]
+    for frame in wire.frames(src, entries, need):
+        out.write(frame)
+    out.flush()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _running(L):
+    try:
+        s = read_status(L.status)
+    except (OSError, ValueError):
+        return None
+    return s if (not s.done and s.supervisor_pid and _alive(s.supervisor_pid)) else None
+
+
+def launch(run_dir):
+    from .supervisor import launch as start
+
+    L = RunLayout(run_dir)
+    running = _running(L)
+    if running:
+        _reply({"error": "already_running", "pid": running.supervisor_pid})
+        return 3
+    offset = os.path.getsize(L.train_log) if os.path.exists(L.train_log) else 0
+    pid = start(run_dir, sys.stdin.read())
+    _reply({"pid": pid, "log_offset": offset})
+    return 0
+
+
+def status(run_dir):
+    L = RunLayout(run_dir)
+    try:
+        s = read_status(L.status)
+    except FileNotFoundError:
+        _reply({})
+        return 0
+    if not s.done and s.supervisor_pid and not _alive(s.supervisor_pid):
+        s.outcome, s.reason = "lost", "the supervisor on the machine is gone without a result (was the machine restarted?)"
+    _reply(s.to_dict())
+    return 0
+
+
+def stop(run_dir, wait_s):
+    """Ask the supervisor to stop the training (it syncs and records why), and wait for it."""
+    L = RunLayout(run_dir)
+    s = _running(L)
+    if s is None:
+        _reply({"stopped": False})
+        return 0
+    os.kill(s.supervisor_pid, signal.SIGTERM)
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end and _alive(s.supervisor_pid):
+        time.sleep(0.05)
+    if _alive(s.supervisor_pid):
+        os.killpg(s.supervisor_pid, signal.SIGKILL)
+        if s.training_pid:
+            try:
+                os.killpg(s.training_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    _reply({"stopped": True})
+    return 0
+
+
+def remove(run_dir, wait_s):
+    """Stop whatever still runs, then delete the run folder (and nothing else)."""
+    stop(run_dir, wait_s)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
+
+
+def main(argv):
+    cmd, args = argv[0], argv[1:]
+    if cmd == "receive":
+        receive(args[0], args[1], mirror=args[2] == "mirror")
+        return 0
+    if cmd == "send":
+        send(args[0])
+        return 0
+    if cmd == "launch":
+        return launch(args[0])
+    if cmd == "follow":
+        from .follow import main as follow_main
+
+        follow_main(args[0], int(args[1]))
+        return 0
+    if cmd == "status":
+        return status(args[0])
+    if cmd == "stop":
+        return stop(args[0], float(args[1]))
+    if cmd == "remove":
+        return remove(args[0], float(args[1]))
+    sys.stderr.write("unknown command %r\n" % cmd)
+    return 2

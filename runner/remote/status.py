@@ -1,0 +1,93 @@
+"""The run's status file on the machine: written atomically by the supervisor, read by everyone."""
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+PHASES = ("preparing", "installing", "training", "syncing", "finished")
+OUTCOMES = ("succeeded", "failed", "install_failed", "timed_out", "stopped", "lost")
+
+
+def now_iso():
+    return _iso(time.time())
+
+
+def _iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+@dataclass
+class Gpu:
+    name: str
+    memory_mb: int
+    driver: str
+
+
+@dataclass
+class MachineFacts:
+    hostname: str = ""
+    os: str = ""
+    cpu_model: str = ""
+    cpus: int = 0
+    memory_gb: float = 0.0
+    python: str = ""
+    gpus: List[Gpu] = field(default_factory=list)
+    gpu_note: str = ""
+
+
+@dataclass
+class Status:
+    run_id: str
+    phase: str = "preparing"
+    outcome: Optional[str] = None
+    reason: str = ""
+    exit_code: Optional[int] = None
+    supervisor_pid: Optional[int] = None
+    training_pid: Optional[int] = None
+    phases: List[List[str]] = field(default_factory=list)
+    started_at: str = ""
+    ended_at: str = ""
+    code_hash: str = ""
+    dataset_hash: str = ""
+    requirements: Optional[str] = None
+    frozen_requirements: Optional[str] = None
+    venv_reused: Optional[bool] = None
+    install_tail: List[str] = field(default_factory=list)
+    last_sync_at: str = ""
+    sync_error: str = ""
+    machine: MachineFacts = field(default_factory=MachineFacts)
+
+    @property
+    def done(self):
+        return self.outcome is not None
+
+    def enter(self, phase):
+        self.phase = phase
+        self.phases.append([phase, now_iso()])
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        m = dict(d.pop("machine", None) or {})
+        m["gpus"] = [Gpu(**g) for g in m.get("gpus") or []]
+        known = set(cls.__dataclass_fields__)
+        return cls(machine=MachineFacts(**m), **{k: v for k, v in d.items() if k in known})
+
+
+def write_status(path, status):
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(status.to_dict(), f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_status(path):
+    with open(path) as f:
+        return Status.from_dict(json.load(f))

@@ -1,0 +1,268 @@
+"""The supervisor: runs one training on the machine, detached from any SSH connection.
+
+It prepares the folders, installs the requirements into a cached venv, runs the install script and
+the entry point (stdout and stderr into logs/train.log), keeps status.json current, syncs outputs and
+logs to the store every interval and once more at the end, and stops the training at the max runtime.
+A failing training is a failed run with its exit code; it never hangs.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+from . import facts, venv
+from .config import RunLayout, SupervisorConfig
+from .status import Status, now_iso, write_status
+from .store import FolderStore
+from .wire import Index
+
+
+class Supervisor:
+    def __init__(self, layout, config):
+        self.layout = layout
+        self.config = config
+        self.status = Status(run_id=config.run_id, supervisor_pid=os.getpid(), started_at=now_iso())
+        self.store = FolderStore(layout.store)
+        self._lock = threading.RLock()  # re-entered when SIGTERM lands while saving
+        self._child = None
+        self._stop_reason = None  # "stopped" or "timed_out"
+        self._sync_stop = threading.Event()
+
+    # -- status ---------------------------------------------------------------------------------
+    def save(self):
+        with self._lock:
+            write_status(self.layout.status, self.status)
+
+    def enter(self, phase):
+        with self._lock:
+            self.status.enter(phase)
+        self.save()
+        self.note("phase: %s" % phase)
+
+    def note(self, text):
+        sys.stdout.write("%s %s\n" % (now_iso(), text))
+        sys.stdout.flush()
+
+    # -- stopping -------------------------------------------------------------------------------
+    def request_stop(self, reason):
+        if self._stop_reason is not None:
+            return
+        self._stop_reason = reason
+        self.note("stop requested: %s" % reason)
+        child = self._child
+        if child is not None and child.poll() is None:
+            self._terminate(child)
+        elif self.status.phase in ("preparing", "installing"):
+            # pip or the install script is running in our own process group: end it all, but first
+            # leave a status that says why (nothing else would).
+            self._finish_outcome(reason, None)
+            self.status.enter("finished")
+            self.save()
+            self._sync_all()
+            os.killpg(0, signal.SIGKILL)
+
+    def _terminate(self, child):
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+        def kill_later():
+            try:
+                child.wait(self.config.stop_grace_s)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+        threading.Thread(target=kill_later, daemon=True).start()
+
+    # -- syncing --------------------------------------------------------------------------------
+    def _sync_all(self):
+        try:
+            self.store.sync(self.layout.outputs, "outputs")
+            self.store.sync(self.layout.logs, "logs")
+            self.status.last_sync_at = now_iso()
+            self.status.sync_error = ""
+        except OSError as e:
+            self.status.sync_error = str(e)
+            self.note("sync failed: %s" % e)
+
+    def _sync_loop(self):
+        while not self._sync_stop.wait(self.config.sync_interval_s):
+            self._sync_all()
+            self.save()
+
+    # -- the run --------------------------------------------------------------------------------
+    def _env(self, venv_dir):
+        L = self.layout
+        env = dict(os.environ)
+        env.pop("PYTHONHOME", None)
+        env.update(
+            VIRTUAL_ENV=venv_dir,
+            PATH=os.path.join(venv_dir, "bin") + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
+            PYTHONUNBUFFERED="1",  # the log must stream, not arrive in 4 KB blocks
+            TRAINRIG_RUN_ID=self.config.run_id,
+            TRAINRIG_DATASET_DIR=L.dataset,
+            TRAINRIG_OUTPUT_DIR=L.outputs,
+            TRAINRIG_LOGS_DIR=L.logs,
+        )
+        env.update({k: v for k, v in self.config.env})
+        return env
+
+    def _argv(self, venv_dir):
+        L = self.layout
+        if self.config.module:
+            return [os.path.join(venv_dir, "bin", "python"), "-m", self.config.module,
+                    "--dataset_directory", L.dataset, "--output_directory", L.outputs, "--logs_directory", L.logs]
+        return list(self.config.command)
+
+    def _install(self):
+        L = self.layout
+        req_path = os.path.join(L.code, "requirements.txt")
+        requirements = ""
+        if os.path.exists(req_path):
+            with open(req_path) as f:
+                requirements = f.read()
+            self.status.requirements = requirements
+        venv_dir, reused = venv.ensure(self.config.venv_cache, requirements, L.install_log)
+        self.status.venv_reused = reused
+        self.status.frozen_requirements = venv.frozen(venv_dir)
+        self.save()
+        if self.config.install_script:
+            with open(L.install_log, "ab") as log:
+                self._child = subprocess.Popen(
+                    ["bash", self.config.install_script], cwd=L.code, env=self._env(venv_dir),
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+                rc = self._child.wait()
+                self._child = None
+            if rc != 0 and self._stop_reason is None:
+                raise venv.InstallFailed(
+                    "the install script %s failed (exit %d)" % (self.config.install_script, rc), venv._tail(L.install_log)
+                )
+        return venv_dir
+
+    def _train(self, venv_dir):
+        L = self.layout
+        argv = self._argv(venv_dir)
+        with open(L.train_log, "ab") as log:
+            try:
+                self._child = subprocess.Popen(
+                    argv, cwd=L.code, env=self._env(venv_dir), stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            except OSError as e:
+                log.write(("trainrig: cannot start %s: %s\n" % (argv[0], e)).encode())
+                return 127
+        with self._lock:
+            self.status.training_pid = self._child.pid
+        self.save()
+        if self._stop_reason is not None:  # a stop arrived while we were starting it
+            self._terminate(self._child)
+        return self._child.wait()
+
+    def _finish_outcome(self, reason_kind, rc):
+        s = self.status
+        s.exit_code = rc
+        if reason_kind == "timed_out":
+            s.outcome, s.reason = "timed_out", "the max runtime of %ds was reached: the training was stopped" % self.config.max_runtime_s
+        elif reason_kind == "stopped":
+            s.outcome, s.reason = "stopped", "the training was stopped on request"
+        elif rc == 0:
+            s.outcome, s.reason = "succeeded", ""
+        elif rc is not None and rc < 0:
+            s.outcome, s.reason = "failed", "the training was killed by signal %d" % -rc
+        else:
+            s.outcome, s.reason = "failed", "the training exited with code %s" % rc
+        s.ended_at = now_iso()
+
+    def run(self):
+        L, c = self.layout, self.config
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop("stopped"))
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        deadline = threading.Timer(c.max_runtime_s, self.request_stop, args=("timed_out",))
+        deadline.daemon = True
+        deadline.start()
+        try:
+            self.enter("preparing")
+            L.make()
+            self.status.machine = facts.collect()
+            for folder, attr in ((L.code, "code_hash"), (L.dataset, "dataset_hash")):
+                index = Index(L.index(folder))
+                setattr(self.status, attr, index.tree_hash() if index.files else "")
+            self.enter("installing")
+            venv_dir = self._install()
+            if self._stop_reason is None:
+                self.enter("training")
+                sync = threading.Thread(target=self._sync_loop, daemon=True)
+                sync.start()
+                rc = self._train(venv_dir)
+                self._sync_stop.set()
+            else:
+                rc = None
+            self._finish_outcome(self._stop_reason, rc)
+        except venv.InstallFailed as e:
+            self.status.outcome, self.status.reason = "install_failed", str(e)
+            self.status.install_tail = e.tail
+            self.status.ended_at = now_iso()
+        except Exception as e:  # the supervisor itself broke: say so rather than hang
+            self.status.outcome, self.status.reason = "failed", "the supervisor failed: %s" % e
+            self.status.ended_at = now_iso()
+            traceback.print_exc()
+        finally:
+            deadline.cancel()
+            self.enter("syncing")
+            self._sync_all()
+            self.enter("finished")
+            self.note("outcome: %s %s" % (self.status.outcome, self.status.reason))
+            if c.shutdown_after:
+                subprocess.call(["sudo", "-n", "shutdown", "-h", "+1"])
+
+
+def launch(run_dir, config_text):
+    """Start a detached supervisor for `run_dir`; returns its pid once its first status is written."""
+    L = RunLayout(run_dir)
+    config = SupervisorConfig.from_json(config_text)
+    L.make()
+    tmp = L.config + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(config_text)
+    os.replace(tmp, L.config)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: new session, fork again so that the supervisor is nobody's child
+        os.close(r)
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        try:
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            out = os.open(L.supervisor_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(devnull, 0)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            sup = Supervisor(L, config)
+            sup.save()
+            os.write(w, str(os.getpid()).encode())
+            os.close(w)
+            sup.run()
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    got = b""
+    while True:
+        chunk = os.read(r, 64)
+        if not chunk:
+            break
+        got += chunk
+    os.close(r)
+    if not got:
+        raise RuntimeError("the supervisor did not start; see %s" % L.supervisor_log)
+    return int(got)

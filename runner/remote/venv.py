@@ -1,0 +1,92 @@
+"""Virtual environments for a run's requirements, cached on the machine by the requirements' hash.
+
+`--system-site-packages` lets a machine image's preinstalled torch/TensorFlow be reused instead of
+downloaded again.
+"""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+
+class InstallFailed(Exception):
+    def __init__(self, message, tail):
+        super().__init__(message)
+        self.tail = tail
+
+
+def _tail(path, n=15):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 16384))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    return [l for l in lines if l.strip()][-n:]
+
+
+def key(requirements):
+    h = hashlib.sha256()
+    h.update(("%s\0%s\0" % (sys.executable, sys.version)).encode())
+    h.update(requirements.encode())
+    return h.hexdigest()[:16]
+
+
+def ensure(cache, requirements, log_path):
+    """(venv folder, reused?) for `requirements` (text, possibly empty); pip output goes to `log_path`."""
+    final = os.path.join(cache, key(requirements))
+    ready = os.path.join(final, ".trainrig-ready")
+    if os.path.exists(ready):
+        return final, True
+    os.makedirs(cache, exist_ok=True)
+    # Built in place (scripts in bin/ hold the venv's absolute path, so it cannot be renamed), under
+    # a lock so that two runs needing the same venv build it once; a half-built one is rebuilt.
+    with open(final + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(ready):
+            return final, True
+        shutil.rmtree(final, ignore_errors=True)
+        try:
+            _build(final, requirements, log_path)
+        except InstallFailed:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        open(ready, "w").close()
+    return final, False
+
+
+def _build(venv, requirements, log_path):
+    with open(log_path, "ab") as log:
+        rc = subprocess.call(
+            [sys.executable, "-m", "venv", "--system-site-packages", venv], stdout=log, stderr=subprocess.STDOUT
+        )
+        if rc != 0:
+            raise InstallFailed("could not create a virtual environment (exit %d)" % rc, _tail(log_path))
+        py = os.path.join(venv, "bin", "python")
+        if requirements.strip():
+            req = os.path.join(venv, "requirements.txt")
+            with open(req, "w") as f:
+                f.write(requirements)
+            rc = subprocess.call(
+                [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-r", req],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+            if rc != 0:
+                raise InstallFailed("pip could not install requirements.txt (exit %d)" % rc, _tail(log_path))
+        frozen = subprocess.run(
+            [py, "-m", "pip", "freeze", "--disable-pip-version-check"], capture_output=True, text=True
+        ).stdout
+        with open(os.path.join(venv, "frozen.txt"), "w") as f:
+            f.write(frozen)
+
+
+def frozen(venv):
+    try:
+        with open(os.path.join(venv, "frozen.txt")) as f:
+            return f.read()
+    except OSError:
+        return None

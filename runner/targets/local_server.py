@@ -1,0 +1,110 @@
+"""The `local` target's machine: an SSH server on 127.0.0.1 that runs commands on this computer.
+
+Started detached by `trainrig up --target local` (`python -m runner.targets.local_server ...`), it
+accepts only the run's own client key, presents the run's own host key, and runs each command with
+`/bin/sh -c` in the run's sandbox folder, exactly as sshd would run it in a login folder. So the
+local target goes through the same runner, supervisor and SSH as a cloud machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+
+import asyncssh
+
+
+async def _pump_in(process: asyncssh.SSHServerProcess, child: asyncio.subprocess.Process) -> None:
+    try:
+        while True:
+            data = await process.stdin.read(1 << 16)
+            if not data:
+                break
+            child.stdin.write(data)
+            await child.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
+        pass
+    finally:
+        try:
+            child.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+async def _pump_out(reader: asyncio.StreamReader, writer: asyncssh.SSHWriter) -> None:
+    while True:
+        data = await reader.read(1 << 16)
+        if not data:
+            return
+        writer.write(data)
+        await writer.drain()
+
+
+async def handle(process: asyncssh.SSHServerProcess, sandbox: str) -> None:
+    if not process.command:
+        process.stderr.write(b"trainrig's local machine runs commands only (no interactive shell)\n")
+        process.exit(1)
+        return
+    child = await asyncio.create_subprocess_exec(
+        "/bin/sh", "-c", process.command, cwd=sandbox,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    feeder = asyncio.ensure_future(_pump_in(process, child))
+    try:
+        # Exit only after both output pipes are drained: exiting on the child's exit alone can
+        # drop its last output.
+        await asyncio.gather(_pump_out(child.stdout, process.stdout), _pump_out(child.stderr, process.stderr))
+        code = await child.wait()
+        process.exit(code if code >= 0 else 128 - code)
+    except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
+        # The client went away: end what it started (a detached supervisor is in its own session).
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    finally:
+        feeder.cancel()
+
+
+async def serve(sandbox: str, host_key: str, authorized_key: str, ready_file: str) -> None:
+    server = await asyncssh.listen(
+        "127.0.0.1", 0,
+        server_host_keys=[host_key],
+        authorized_client_keys=asyncssh.import_authorized_keys(open(authorized_key).read()),
+        process_factory=lambda p: handle(p, sandbox),
+        encoding=None, line_editor=False, allow_scp=False, sftp_factory=None,
+        agent_forwarding=False, x11_forwarding=False, allow_pty=False,
+    )
+    port = server.sockets[0].getsockname()[1]
+    tmp = ready_file + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"port": port, "pid": os.getpid()}, f)
+    os.replace(tmp, ready_file)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m runner.targets.local_server")
+    p.add_argument("--sandbox", required=True)
+    p.add_argument("--host-key", required=True)
+    p.add_argument("--authorized-key", required=True)
+    p.add_argument("--ready-file", required=True)
+    a = p.parse_args(argv)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    asyncio.run(serve(a.sandbox, a.host_key, a.authorized_key, a.ready_file))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""trainrig's own tools on the machine: runner/remote/, copied once per version into
+`<root>/tools/<hash>/` and run with the machine's Python."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from functools import lru_cache
+from pathlib import Path
+
+import asyncssh
+
+from runner import ssh
+from runner.errors import RemoteFailed
+from runner.machine import Machine
+
+REMOTE_SRC = Path(__file__).resolve().parent / "remote"
+PACKAGE = "trainrig_remote"
+MISSING = 86  # exit code of the guard below: the tools are not on the machine yet
+
+# Writes the tools from a JSON object on stdin into a temporary folder, then renames it into
+# place, so a half-copied tools folder is never used. Runs before any trainrig code is there.
+_BOOTSTRAP = """
+import json, os, shutil, sys
+dest = sys.argv[1]
+if os.path.isdir(dest):
+    sys.exit(0)
+files = json.load(sys.stdin)
+tmp = "%s.tmp-%d" % (dest, os.getpid())
+for name, text in files.items():
+    path = os.path.join(tmp, *name.split("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+try:
+    os.rename(tmp, dest)
+except OSError:
+    shutil.rmtree(tmp, ignore_errors=True)
+"""
+
+
+@lru_cache(maxsize=1)
+def bundle() -> tuple[str, dict[str, str]]:
+    """(version hash, {path in tools folder: text})."""
+    files = {}
+    for path in sorted(REMOTE_SRC.glob("*.py")):
+        text = path.read_text()
+        files["launch.py" if path.name == "launch.py" else f"{PACKAGE}/{path.name}"] = text
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    return digest, files
+
+
+def tools_dir(machine: Machine) -> str:
+    return f"{machine.root}/tools/{bundle()[0]}"
+
+
+async def install(conn: asyncssh.SSHClientConnection, machine: Machine) -> None:
+    _, files = bundle()
+    done = await ssh.run(conn, [machine.python, "-c", _BOOTSTRAP, tools_dir(machine)], json.dumps(files).encode())
+    if done.exit_status != 0:
+        raise RemoteFailed(
+            f"could not install trainrig's tools on the machine with {machine.python}: "
+            f"{(done.stderr or b'').decode(errors='replace').strip()[-300:]}"
+        )
+
+
+def command(machine: Machine, args: list[str]) -> str:
+    """Shell text that runs a tools command, or exits MISSING when the tools are not there yet."""
+    launch = f"{tools_dir(machine)}/launch.py"
+    return f"test -f {shlex.quote(launch)} || exit {MISSING}; exec {shlex.join([machine.python, launch, *args])}"
+
+
+async def call(conn: asyncssh.SSHClientConnection, machine: Machine, args: list[str], stdin: bytes | None = None) -> bytes:
+    """Run a tools command to completion; returns its stdout, raises RemoteFailed on failure."""
+    for attempt in (1, 2):
+        try:
+            done = await conn.run(command(machine, args), input=stdin, encoding=None, check=False)
+        except asyncssh.Error as e:
+            raise RemoteFailed(f"the connection to the machine broke during '{args[0]}': {e.reason}") from e
+        if done.exit_status == MISSING and attempt == 1:
+            await install(conn, machine)
+            continue
+        break
+    if done.exit_status not in (0, 3):
+        err = (done.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise RemoteFailed(f"trainrig's '{args[0]}' failed on the machine: {err[-1] if err else f'exit {done.exit_status}'}")
+    return done.stdout or b""
+
+
+async def ensure(conn: asyncssh.SSHClientConnection, machine: Machine) -> None:
+    """Install the tools unless this connection has already checked that they are there."""
+    if getattr(conn, "_trainrig_tools", None) == tools_dir(machine):
+        return
+    check = await conn.run(f"test -f {shlex.quote(tools_dir(machine) + '/launch.py')}", check=False)
+    if check.exit_status != 0:
+        await install(conn, machine)
+    conn._trainrig_tools = tools_dir(machine)  # type: ignore[attr-defined]
+
+
+async def open_process(conn: asyncssh.SSHClientConnection, machine: Machine, args: list[str]) -> asyncssh.SSHClientProcess:
+    """Start a streaming tools command (transfers, follow), binary in both directions."""
+    await ensure(conn, machine)
+    return await conn.create_process(shlex.join([machine.python, f"{tools_dir(machine)}/launch.py", *args]), encoding=None)

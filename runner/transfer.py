@@ -1,0 +1,142 @@
+"""Folder transfers between this computer and a machine, over one SSH channel each.
+
+Uploads send only what changed since the last upload (by size and modification time, like rsync's
+quick check) as one stream of zlib-compressed frames (incompressible files go raw); downloads use the
+same protocol the other way. See runner/remote/wire.py for the protocol itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import asyncssh
+
+from runner import tools
+from runner.errors import RemoteFailed
+from runner.events import EventSink, Progress
+from runner.machine import Machine
+from runner.remote import wire
+
+BATCH = 1 << 20
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    files_total: int
+    files_sent: int
+    bytes_sent: int  # file bytes, before compression
+    deleted: int
+    tree_hash: str
+
+
+def _batches(frames: Iterator[bytes]) -> Callable[[], bytes | None]:
+    """A function that returns the next ~1 MiB of frames, or None at the end (runs in a thread)."""
+
+    def next_batch() -> bytes | None:
+        parts, size = [], 0
+        for frame in frames:
+            parts.append(frame)
+            size += len(frame)
+            if size >= BATCH:
+                break
+        return b"".join(parts) if parts else None
+
+    return next_batch
+
+
+async def _fail(proc: asyncssh.SSHClientProcess, what: str) -> RemoteFailed:
+    proc.stdin.write_eof() if not proc.stdin.is_closing() else None
+    try:
+        err = await asyncio.wait_for(proc.stderr.read(), 5)
+    except asyncio.TimeoutError:
+        err = b""
+    lines = err.decode(errors="replace").strip().splitlines()
+    return RemoteFailed(f"{what} failed on the machine: {lines[-1] if lines else 'the connection closed'}")
+
+
+async def upload(
+    conn: asyncssh.SSHClientConnection,
+    machine: Machine,
+    local_root: str,
+    remote_dest: str,
+    remote_index: str,
+    skip: Callable[[str, bool], bool] | None,
+    label: str,
+    on_event: EventSink,
+    mirror: bool = True,
+) -> TransferResult:
+    entries = await asyncio.to_thread(wire.scan, local_root, skip)
+    proc = await tools.open_process(conn, machine, ["receive", remote_dest, remote_index, "mirror" if mirror else "keep"])
+    proc.stdin.write(wire.encode_offer(entries))
+    line = await proc.stdout.readline()
+    if not line:
+        raise await _fail(proc, f"uploading the {label}")
+    plan = json.loads(line)
+    need = plan["need"]
+    total = sum(entries[i].size for i in need)
+    sent = 0
+    next_batch = _batches(wire.frames(local_root, entries, need))
+    loop = asyncio.get_running_loop()
+    pending = loop.run_in_executor(None, next_batch)
+    # Read and compress the next batch in a thread while this one goes out: both cores work.
+    while True:
+        batch = await pending
+        if batch is None:
+            break
+        pending = loop.run_in_executor(None, next_batch)
+        proc.stdin.write(batch)
+        await proc.stdin.drain()
+        sent += len(batch)
+        if total > BATCH:
+            on_event(Progress(label, min(sent, total), total, len(need)))
+    line = await proc.stdout.readline()
+    if not line:
+        raise await _fail(proc, f"uploading the {label}")
+    done = json.loads(line)
+    proc.stdin.write_eof()
+    await proc.wait()
+    if total > BATCH:
+        on_event(Progress(label, total, total, len(need)))
+    return TransferResult(len(entries), done["files"], done["bytes"], plan["deleted"], done["tree_hash"])
+
+
+async def download(
+    conn: asyncssh.SSHClientConnection,
+    machine: Machine,
+    remote_src: str,
+    local_dest: Path,
+    label: str,
+    on_event: EventSink,
+) -> TransferResult:
+    """Fetch a folder of the machine into `local_dest`, skipping files already there unchanged."""
+    proc = await tools.open_process(conn, machine, ["send", remote_src])
+    line = await proc.stdout.readline()
+    if not line:
+        raise await _fail(proc, f"downloading the {label}")
+    entries = wire.decode_offer(line)
+    local_dest.mkdir(parents=True, exist_ok=True)
+    index = wire.Index(str(local_dest) + ".index.json")
+    need, _ = wire.plan(str(local_dest), entries, index, mirror=False)
+    proc.stdin.write((json.dumps({"need": need}) + "\n").encode())
+    total = sum(entries[i].size for i in need)
+    done = [0]
+
+    def progress(n: int) -> None:
+        done[0] += n
+        if total > BATCH and (done[0] == total or done[0] % BATCH < n):
+            on_event(Progress(label, done[0], total, len(need)))
+
+    dec = wire.Decoder(str(local_dest), entries, index, on_bytes=progress)
+    while not dec.done:
+        data = await proc.stdout.read(1 << 20)
+        if not data:
+            raise await _fail(proc, f"downloading the {label}")
+        dec.feed(data)
+    proc.stdin.write_eof()
+    await proc.wait()
+    Path(index.path).unlink(missing_ok=True)
+    return TransferResult(len(entries), dec.files, dec.bytes, 0, index.tree_hash())

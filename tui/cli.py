@@ -1,0 +1,219 @@
+"""`trainrig`: the command line. Imports only argparse at start-up so `--help` stays fast; the runner
+(asyncssh and friends) is imported by the command that needs it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EPILOG = """examples:
+  trainrig run examples/digits --code-name digits --dataset-name sklearn-digits --dataset examples/digits/data
+  trainrig run ./yolo --module train --dataset ./beer --dataset-name beer --target ssh --host me@gpu-box
+  trainrig logs digits-sklearn-digits -f
+exit codes: 0 success, 1 the training failed, 2 bad input (nothing started), 130 interrupted"""
+
+
+def _spec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("code", help="folder with your training code (requirements.txt and install.sh are used when present)")
+    p.add_argument("--code-name", help="name of the code (default: the folder's name); lowercase, digits, hyphens")
+    p.add_argument("--dataset-name", help="name of the dataset; the run id is <code-name>-<dataset-name>")
+    p.add_argument("--dataset", help="local dataset folder, uploaded incrementally (optional)")
+    entry = p.add_mutually_exclusive_group()
+    entry.add_argument("--module", help="run `python -m MODULE --dataset_directory D --output_directory O --logs_directory L`")
+    entry.add_argument("--command", help="run this command line instead (split like a shell would, not run by one)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable for the training (repeatable)")
+    p.add_argument("--target", default="local", help="where to train: local (default) or ssh")
+    p.add_argument("--host", help="for --target ssh: user@address[:port]")
+    p.add_argument("--identity", help="for --target ssh: private key file (default: your SSH agent and default keys)")
+    p.add_argument("--known-hosts", help="for --target ssh: known_hosts file with the host's key (default ~/.ssh/known_hosts)")
+    p.add_argument("--max-runtime", default="12h", help="stop the training after this long (e.g. 90m, 2h; default 12h)")
+    p.add_argument("--sync-interval", default="60s", help="copy outputs and logs to the run's store this often (default 60s)")
+    p.add_argument("--install-script", help="bash script in the code folder run before training (default: install.sh if present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="trainrig", description="Train your own script on a machine with a GPU, or on this computer, and bring the model home.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="the whole lifecycle: up, start, follow, download, down")
+    _spec_options(run)
+    run.add_argument("--outputs", default="outputs", help="folder for downloaded runs (default ./outputs)")
+    up = sub.add_parser("up", help="provision a run's machine")
+    _spec_options(up)
+    start = sub.add_parser("start", help="upload code and dataset, start the training, follow its log")
+    start.add_argument("run")
+    start.add_argument("--no-follow", action="store_true", help="return once the training has started")
+    logs = sub.add_parser("logs", help="print a run's training log")
+    logs.add_argument("run")
+    logs.add_argument("-f", "--follow", action="store_true", help="print from the start and follow until the training ends")
+    st = sub.add_parser("status", help="a run's state and its machine's status")
+    st.add_argument("run")
+    st.add_argument("--json", action="store_true")
+    ls = sub.add_parser("ls", help="all runs")
+    ls.add_argument("--json", action="store_true")
+    stop = sub.add_parser("stop", help="stop the training (outputs are synced); the machine stays")
+    stop.add_argument("run")
+    dl = sub.add_parser("download", help="download outputs and logs into <outputs>/<UTC>_<code>_<dataset>/")
+    dl.add_argument("run")
+    dl.add_argument("--outputs", default="outputs")
+    down = sub.add_parser("down", help="destroy everything the run created")
+    down.add_argument("run")
+    down.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    return p
+
+
+def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from infra.durations import parse_duration
+    from infra.spec import build_spec
+
+    return build_spec(
+        code=a.code, code_name=a.code_name, dataset_name=a.dataset_name, dataset=a.dataset, module=a.module,
+        command=a.command, env=a.env, target=a.target, max_runtime_s=parse_duration(a.max_runtime, "--max-runtime"),
+        sync_interval_s=parse_duration(a.sync_interval, "--sync-interval"), install_script=a.install_script,
+        host=a.host, identity_file=a.identity, known_hosts=a.known_hosts,
+    )
+
+
+def _outcome_exit(status, console) -> int:  # type: ignore[no-untyped-def]
+    if status is None:
+        return EXIT_OK
+    if status.outcome == "succeeded":
+        return EXIT_OK
+    if status.outcome == "install_failed":
+        console._err(f"error: {status.reason}; pip's last lines:")
+        for line in status.install_tail:
+            console._err(f"    | {line}")
+        console._err("fix the requirements (or install script) and start the run again.")
+        return EXIT_BAD_INPUT
+    console._err(f"error: the run {status.outcome}: {status.reason}")
+    return EXIT_FAILED
+
+
+def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from infra.names import check_run_id
+    from runner.lifecycle import Lifecycle
+
+    life = Lifecycle(on_event=console)
+    if a.cmd in ("run", "up"):
+        spec = _spec(a)
+        for note in spec.notes:
+            console._err(f"    {note}")
+        if a.cmd == "up":
+            rec = asyncio.run(life.up(spec))
+            console._err(f"run {rec.run_id} is up: `trainrig start {rec.run_id}` trains on it.")
+            return EXIT_OK
+        result = asyncio.run(life.run(spec, Path(a.outputs)))
+        code = _outcome_exit(result.status, console)
+        if result.folder:
+            console._err(f"==> outputs in {result.folder}")
+        return code
+    run_id = check_run_id(a.run) if hasattr(a, "run") else None
+    if a.cmd == "start":
+        return _outcome_exit(asyncio.run(life.start(run_id, follow_log=not a.no_follow)), console)
+    if a.cmd == "logs":
+        if a.follow:
+            return _outcome_exit(asyncio.run(life.follow_logs(run_id, 0)), console)
+        sys.stdout.buffer.write(asyncio.run(life.read_log(run_id)))
+        return EXIT_OK
+    if a.cmd == "status":
+        rep = asyncio.run(life.status(run_id))
+        if a.json:
+            print(json.dumps({"run": rep.record.to_dict(), "status": rep.status.to_dict() if rep.status else None,
+                              "error": rep.error}, indent=1))
+        else:
+            _print_status(rep)
+        return EXIT_OK
+    if a.cmd == "ls":
+        records = life.ls()
+        if a.json:
+            print(json.dumps([_ls_row(r) for r in records], indent=1))
+        else:
+            _print_table(records)
+        return EXIT_OK
+    if a.cmd == "stop":
+        status = asyncio.run(life.stop(run_id))
+        console._err(f"run {run_id}: {status.outcome if status and status.done else 'not training'}; the machine stays up.")
+        return EXIT_OK
+    if a.cmd == "download":
+        folder = asyncio.run(life.download(run_id, Path(a.outputs)))
+        console._err(f"==> outputs in {folder}")
+        return EXIT_OK
+    if a.cmd == "down":
+        record = life.journal.load(run_id)
+        if not a.yes and sys.stdin.isatty() and record.state != "destroyed":
+            got = "" if record.downloads else " (its outputs were never downloaded)"
+            if input(f"Destroy run {run_id} and everything on its machine{got}? [y/N] ").strip().lower() not in ("y", "yes"):
+                console._err("nothing destroyed.")
+                return EXIT_OK
+        asyncio.run(life.down(run_id))
+        return EXIT_OK
+    raise AssertionError(a.cmd)
+
+
+def _ls_row(r) -> dict:  # type: ignore[no-untyped-def]
+    return {"run_id": r.run_id, "state": r.state, "target": r.spec.target, "outcome": r.outcome,
+            "exit_code": r.exit_code, "created_at": r.created_at,
+            "machine": r.machine.address if r.machine else None, "downloads": r.downloads}
+
+
+def _print_table(records) -> None:  # type: ignore[no-untyped-def]
+    rows = [("RUN", "TARGET", "STATE", "OUTCOME", "CREATED", "MACHINE")]
+    for r in records:
+        rows.append((r.run_id, r.spec.target, r.state, r.outcome or "-", r.created_at[:19], r.machine.address if r.machine and r.state != "destroyed" else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
+    r, s = rep.record, rep.status
+    print(f"run       {r.run_id}  ({r.spec.target}, {r.state})")
+    if r.machine and r.state != "destroyed":
+        print(f"machine   {r.machine.address}")
+    if s:
+        print(f"phase     {s.phase}" + (f"  outcome {s.outcome}" if s.outcome else ""))
+        if s.reason:
+            print(f"reason    {s.reason}")
+        if s.exit_code is not None:
+            print(f"exit code {s.exit_code}")
+        print(f"started   {s.started_at}" + (f"  ended {s.ended_at}" if s.ended_at else ""))
+        if s.last_sync_at:
+            print(f"synced    {s.last_sync_at}")
+    if rep.error:
+        print(f"machine unreachable: {rep.error}")
+    for d in r.downloads:
+        print(f"download  {d}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from infra.errors import TrainrigError
+    from tui.console import Console
+
+    console = Console()
+    try:
+        code = _dispatch(args, console)
+    except TrainrigError as e:
+        console._err(f"error: {e}")
+        code = e.exit_code
+    except KeyboardInterrupt:
+        run = getattr(args, "run", None) or ""
+        if console.following:
+            console._err(f"\nstopped following; the training goes on. `trainrig logs {run} -f` follows it again, "
+                         f"`trainrig stop {run}` stops it.".replace("  ", " "))
+        else:
+            console._err("\ninterrupted: what was done so far stays; `trainrig ls` shows the runs.")
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Prints the runner's events for a person: phases and notices on stderr, the training log on stdout."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from runner.events import Event, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+class Console:
+    def __init__(self, quiet_log: bool = False):
+        self.t0 = time.monotonic()
+        self.quiet_log = quiet_log
+        self.following = False  # set once the training's status arrives: Ctrl-C then only stops following
+        self.last_offset = 0
+        self.tty = sys.stderr.isatty()
+        self._bar_open = False
+        self._bar_start: dict[str, float] = {}
+
+    def _err(self, text: str) -> None:
+        if self._bar_open:
+            sys.stderr.write("\n")
+            self._bar_open = False
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, PhaseChanged):
+            elapsed = time.monotonic() - self.t0
+            detail = f"  {event.detail}" if event.detail else ""
+            self._err(f"==> [{elapsed:6.1f}s] {event.phase}{detail}")
+        elif isinstance(event, LogChunk):
+            self.following = True
+            self.last_offset = event.offset + len(event.data)
+            if not self.quiet_log:
+                if self._bar_open:
+                    self._err("")
+                sys.stdout.buffer.write(event.data)
+                sys.stdout.buffer.flush()
+        elif isinstance(event, StatusChanged):
+            self.following = True
+        elif isinstance(event, Notice):
+            self._err(f"    {event.text}")
+        elif isinstance(event, Progress):
+            self._progress(event)
+
+    def _progress(self, p: Progress) -> None:
+        start = self._bar_start.setdefault(p.label, time.monotonic())
+        rate = p.bytes_done / max(time.monotonic() - start, 1e-3)
+        frac = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
+        width = 30
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        line = f"    {p.label:8} [{bar}] {frac:4.0%} {_size(p.bytes_done)}/{_size(p.bytes_total)} {p.files_total} files {_size(rate)}/s"
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            self._bar_open = p.bytes_done < p.bytes_total
+            if not self._bar_open:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif p.bytes_done >= p.bytes_total:
+            self._err(line)
