@@ -162,13 +162,17 @@ class Lifecycle:
         """Stream the log from `offset` until the run ends; reconnects when the connection drops."""
         machine = await self._machine(record)
         give_up = time.monotonic() + RECONNECT_FOR_S
-        seen_phase = ""
+        shown = 0  # phases of the machine's status already reported
 
         def on_event(event):  # type: ignore[no-untyped-def]
-            nonlocal seen_phase
-            if isinstance(event, StatusChanged) and event.status.phase != seen_phase:
-                seen_phase = event.status.phase
-                self.emit(PhaseChanged(seen_phase, _phase_detail(event.status)))
+            nonlocal shown
+            if isinstance(event, StatusChanged):
+                # Every phase once, in order, even those that came and went between two looks.
+                if len(event.status.phases) < shown:
+                    shown = 0  # a new attempt started
+                for phase, _at in event.status.phases[shown:]:
+                    self.emit(PhaseChanged(phase, _phase_detail(event.status, phase)))
+                shown = len(event.status.phases)
             self.emit(event)
 
         while True:
@@ -295,11 +299,11 @@ class Lifecycle:
         return RunResult(status, folder)
 
 
-def _phase_detail(status: Status) -> str:
-    if status.phase == "installing" and status.venv_reused is None:
+def _phase_detail(status: Status, phase: str) -> str:
+    if phase == "installing" and status.venv_reused is None and status.phase == "installing":
         return "requirements into a cached venv (pip output in logs/install.log)"
-    if status.phase == "training":
+    if phase == "training":
         return "reused the cached venv" if status.venv_reused else ""
-    if status.phase == "finished":
+    if phase == "finished" and status.done:
         return f"{status.outcome}" + (f": {status.reason}" if status.reason else "")
     return ""

@@ -104,6 +104,7 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
     life = Lifecycle(on_event=console)
     if a.cmd in ("run", "up"):
         spec = _spec(a)
+        console.run_id = spec.run_id
         for note in spec.notes:
             console._err(f"    {note}")
         if a.cmd == "up":
@@ -116,6 +117,7 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
             console._err(f"==> outputs in {result.folder}")
         return code
     run_id = check_run_id(a.run) if hasattr(a, "run") else None
+    console.run_id = run_id or ""
     if a.cmd == "start":
         return _outcome_exit(asyncio.run(life.start(run_id, follow_log=not a.no_follow)), console)
     if a.cmd == "logs":
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         console._err(f"error: {e}")
         code = e.exit_code
     except KeyboardInterrupt:
-        run = getattr(args, "run", None) or ""
+        run = console.run_id
         if console.following:
             console._err(f"\nstopped following; the training goes on. `trainrig logs {run} -f` follows it again, "
                          f"`trainrig stop {run}` stops it.".replace("  ", " "))

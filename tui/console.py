@@ -20,6 +20,7 @@ class Console:
     def __init__(self, quiet_log: bool = False):
         self.t0 = time.monotonic()
         self.quiet_log = quiet_log
+        self.run_id = ""
         self.following = False  # set once the training's status arrives: Ctrl-C then only stops following
         self.last_offset = 0
         self.tty = sys.stderr.isatty()

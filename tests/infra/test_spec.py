@@ -1,0 +1,78 @@
+from pathlib import Path
+
+import pytest
+
+from infra.errors import BadInput
+from infra.spec import RunSpec, SshHost, build_spec
+
+
+def code(tmp_path: Path, *files: str) -> Path:
+    d = tmp_path / "code"
+    d.mkdir()
+    for f in files:
+        p = d / f
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("print('hi')\n")
+    return d
+
+
+def test_train_py_is_the_default_entry_point_and_trainrig_says_so(tmp_path):
+    spec = build_spec(code=str(code(tmp_path, "train.py")), code_name="c", dataset_name="d")
+    assert spec.entry.module == "train"
+    assert any("train.py" in n for n in spec.notes)
+
+
+def test_module_must_exist_in_code_folder(tmp_path):
+    d = code(tmp_path, "pkg/trainer/__main__.py", "pkg/__init__.py")
+    assert build_spec(code=str(d), code_name="c", dataset_name="d", module="pkg.trainer").entry.module == "pkg.trainer"
+    with pytest.raises(BadInput, match="no nope.py"):
+        build_spec(code=str(d), code_name="c", dataset_name="d", module="nope")
+
+
+def test_command_is_split_never_given_to_a_shell(tmp_path):
+    d = str(code(tmp_path))
+    spec = build_spec(code=d, code_name="c", dataset_name="d", command="python x.py --name 'a b; rm -rf /'")
+    assert spec.entry.command == ("python", "x.py", "--name", "a b; rm -rf /")
+    with pytest.raises(BadInput, match="quotes"):
+        build_spec(code=d, code_name="c", dataset_name="d", command="python 'x.py")
+
+
+def test_no_entry_point(tmp_path):
+    with pytest.raises(BadInput, match="no entry point found"):
+        build_spec(code=str(code(tmp_path, "model.py")), code_name="c", dataset_name="d")
+
+
+def test_missing_folders(tmp_path):
+    with pytest.raises(BadInput, match="code folder .* does not exist"):
+        build_spec(code=str(tmp_path / "nope"), code_name="c", dataset_name="d")
+    with pytest.raises(BadInput, match="dataset folder .* does not exist"):
+        build_spec(code=str(code(tmp_path, "train.py")), code_name="c", dataset_name="d", dataset=str(tmp_path / "x"))
+
+
+def test_env_pairs(tmp_path):
+    d = code(tmp_path, "train.py")
+    spec = build_spec(code=str(d), code_name="c", dataset_name="d", env=["A=1", "B=x=y"])
+    assert spec.env == (("A", "1"), ("B", "x=y"))
+    with pytest.raises(BadInput, match="KEY=VALUE"):
+        build_spec(code=str(d), code_name="c", dataset_name="d", env=["nope"])
+    with pytest.raises(BadInput, match="set by trainrig"):
+        build_spec(code=str(d), code_name="c", dataset_name="d", env=["TRAINRIG_OUTPUT_DIR=/tmp"])
+
+
+def test_spec_round_trips_through_its_dict(tmp_path):
+    d = code(tmp_path, "train.py")
+    spec = build_spec(code=str(d), code_name="c", dataset_name="d", env=["A=1"], target="ssh", host="me@10.0.0.1:2200")
+    assert RunSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_ssh_host_parsing():
+    assert SshHost.parse("me@h.example:2222") == SshHost("me", "h.example", 2222)
+    assert SshHost.parse("me@[::1]:22").address == "::1"
+    for bad in ("me@", "me@host:99999", "a b"):
+        with pytest.raises(BadInput, match="--host"):
+            SshHost.parse(bad)
+
+
+def test_ssh_target_needs_a_host(tmp_path):
+    with pytest.raises(BadInput, match="needs --host"):
+        build_spec(code=str(code(tmp_path, "train.py")), code_name="c", dataset_name="d", target="ssh")

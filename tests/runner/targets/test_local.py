@@ -1,0 +1,204 @@
+"""The whole lifecycle on the `local` target: the real command line, the real embedded SSH server,
+real subprocesses for the supervisor and the training."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from infra.spec import build_spec
+from runner.events import LogChunk
+from runner.journal import Journal
+from runner.lifecycle import Lifecycle
+from runner.remote import venv
+from tests.conftest import ROOT, make_code, manifest, only_folder, record
+
+TICKER = """
+import itertools, time
+for i in itertools.count():
+    print(f"tick {i}", flush=True)
+    time.sleep(0.1)
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_venv(state_home: Path) -> None:
+    """Build the cached venv for 'no requirements' once, as a machine would have it after its first run."""
+    cache = state_home / "cache" / "venvs"
+    cache.mkdir(parents=True, exist_ok=True)
+    venv.ensure(str(cache), "", str(cache / "warm.log"))
+
+
+def test_the_readme_example_trains_and_comes_home_with_its_manifest(trainrig, tmp_path, state_home):
+    done = trainrig(
+        "run", str(ROOT / "examples" / "digits"), "--code-name", "digits", "--dataset-name", "sklearn-digits",
+        "--dataset", str(ROOT / "examples" / "digits" / "data"), "--outputs", str(tmp_path / "out"), "--env", "EPOCHS=12",
+    )
+    assert done.code == 0, done.err
+    for phase in ("provisioning", "uploading code", "uploading dataset", "installing", "training", "syncing", "collecting", "destroying"):
+        assert f"] {phase}" in done.err, phase
+    assert "epoch  12/12" in done.out
+    folder = only_folder(tmp_path / "out")
+    assert folder.name.endswith("_digits_sklearn-digits") and folder.name[:8].isdigit()
+    assert {p.name for p in (folder / "outputs").iterdir()} == {"best.npz", "last.npz", "model.npz", "metrics.json"}
+    assert json.loads((folder / "outputs" / "metrics.json").read_text())["best_test_accuracy"] > 0.9
+    assert "epoch  12/12" in (folder / "logs" / "train.log").read_text()
+    m = manifest(folder)
+    assert m["outcome"] == "succeeded" and m["exit_code"] == 0
+    assert m["spec"]["entry"]["module"] == "train" and m["spec"]["env"] == [["EPOCHS", "12"]]
+    assert len(m["code_hash"]) == 64 and len(m["dataset_hash"]) == 64
+    assert m["requirements"].startswith("numpy") and "numpy==" in m["frozen_requirements"]
+    assert m["machine"]["cpus"] >= 1 and m["machine"]["python"]
+    assert [p["phase"] for p in m["phases"]][:2] == ["provisioning", "uploading code"]
+    assert record(state_home, "digits-sklearn-digits")["state"] == "destroyed"
+    assert not (state_home / "runs" / "digits-sklearn-digits" / "sandbox").exists()
+    assert not (state_home / "runs" / "digits-sklearn-digits" / "client_key").exists()
+
+
+def test_a_training_that_crashes_half_way_keeps_its_partial_outputs_and_full_log(trainrig, tmp_path, state_home):
+    code = make_code(tmp_path / "crash", """
+        import os, sys, time
+        out = os.environ["TRAINRIG_OUTPUT_DIR"]
+        for i in range(1, 4):
+            print(f"step {i}", flush=True)
+            with open(os.path.join(out, f"ckpt-{i}.txt"), "w") as f:
+                f.write(str(i))
+            time.sleep(0.4)
+        print("about to crash", file=sys.stderr, flush=True)
+        sys.exit(3)
+    """)
+    done = trainrig("run", str(code), "--dataset-name", "none", "--sync-interval", "1s", "--outputs", str(tmp_path / "out"))
+    assert done.code == 1, done.err
+    assert "failed: the training exited with code 3" in done.err
+    folder = only_folder(tmp_path / "out")
+    assert sorted(p.name for p in (folder / "outputs").iterdir()) == ["ckpt-1.txt", "ckpt-2.txt", "ckpt-3.txt"]
+    log = (folder / "logs" / "train.log").read_text()
+    assert log == "step 1\nstep 2\nstep 3\nabout to crash\n"
+    m = manifest(folder)
+    assert (m["outcome"], m["exit_code"]) == ("failed", 3)
+    assert record(state_home, "crash-none")["state"] == "destroyed"
+
+
+def test_max_runtime_stops_the_training_and_says_why(trainrig, tmp_path):
+    code = make_code(tmp_path / "forever", TICKER)
+    t0 = time.monotonic()
+    done = trainrig("run", str(code), "--dataset-name", "none", "--max-runtime", "3s", "--outputs", str(tmp_path / "out"))
+    assert done.code == 1, done.err
+    assert time.monotonic() - t0 < 60
+    assert "timed_out: the max runtime of 3s was reached" in done.err
+    m = manifest(only_folder(tmp_path / "out"))
+    assert m["outcome"] == "timed_out" and m["exit_code"] == -15
+    assert "tick 3" in (only_folder(tmp_path / "out") / "logs" / "train.log").read_text()
+
+
+def test_a_follower_stopped_and_started_again_shows_every_line_once(state_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINRIG_HOME", str(state_home))
+    code = make_code(tmp_path / "lines", """
+        import time
+        for i in range(300):
+            print(f"line {i:03d}", flush=True)
+            if i % 10 == 0:
+                time.sleep(0.05)
+    """)
+    spec = build_spec(code=str(code), code_name="lines", dataset_name="none")
+    life = Lifecycle(Journal(state_home))
+    asyncio.run(life.up(spec))
+    try:
+        asyncio.run(life.start(spec.run_id, follow_log=False))
+        first: list[LogChunk] = []
+
+        class Enough(Exception):
+            pass
+
+        def stop_after_three(event):
+            if isinstance(event, LogChunk):
+                first.append(event)
+                if len(first) == 3:
+                    raise Enough
+
+        with pytest.raises(Enough):
+            asyncio.run(Lifecycle(Journal(state_home), stop_after_three).follow_logs(spec.run_id, 0))
+        resume_at = first[-1].offset + len(first[-1].data)
+        second: list[LogChunk] = []
+        status = asyncio.run(Lifecycle(Journal(state_home), lambda e: second.append(e) if isinstance(e, LogChunk) else None)
+                             .follow_logs(spec.run_id, resume_at))
+        assert status.outcome == "succeeded"
+        text = b"".join(c.data for c in first + second).decode()
+        assert text == "".join(f"line {i:03d}\n" for i in range(300))
+        assert all(c.data.endswith(b"\n") for c in first)  # whole lines only while it runs
+    finally:
+        asyncio.run(life.down(spec.run_id))
+
+
+def test_ctrl_c_stops_following_never_the_training(trainrig, popen_trainrig, tmp_path):
+    code = make_code(tmp_path / "patient", """
+        import time
+        for i in range(30):
+            print(f"beat {i}", flush=True)
+            time.sleep(0.1)
+    """)
+    assert trainrig("up", str(code), "--dataset-name", "none").code == 0
+    try:
+        p = popen_trainrig("start", "patient-none")
+        assert p.stdout.readline().startswith("beat ")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 130
+        assert "the training goes on" in err and "trainrig logs patient-none -f" in err
+        again = trainrig("logs", "patient-none", "-f")
+        assert again.code == 0, again.err
+        assert again.out == "".join(f"beat {i}\n" for i in range(30))
+    finally:
+        trainrig("down", "patient-none")
+
+
+def test_two_runs_at_once_do_not_disturb_each_other(popen_trainrig, tmp_path):
+    procs = {}
+    for name in ("alpha", "beta"):
+        data = tmp_path / f"data-{name}"
+        data.mkdir()
+        (data / "name.txt").write_text(name)
+        code = make_code(tmp_path / "both", """
+            import os, time
+            name = open(os.path.join(os.environ["TRAINRIG_DATASET_DIR"], "name.txt")).read()
+            for i in range(10):
+                print(f"{name} {i}", flush=True)
+                time.sleep(0.1)
+            open(os.path.join(os.environ["TRAINRIG_OUTPUT_DIR"], "who.txt"), "w").write(name)
+        """)
+        procs[name] = popen_trainrig("run", str(code), "--dataset", str(data), "--dataset-name", name,
+                                     "--outputs", str(tmp_path / "out"))
+    for name, p in procs.items():
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+        assert out == "".join(f"{name} {i}\n" for i in range(10))
+    folders = sorted((tmp_path / "out").iterdir())
+    assert [f.name.split("_", 1)[1] for f in folders] == ["both_alpha", "both_beta"]
+    assert [(f / "outputs" / "who.txt").read_text() for f in folders] == ["alpha", "beta"]
+
+
+def test_stop_keeps_the_machine_and_an_unchanged_restart_sends_nothing(trainrig, tmp_path, state_home):
+    code = make_code(tmp_path / "stopme", TICKER)
+    assert trainrig("up", str(code), "--dataset-name", "none").code == 0
+    try:
+        first = trainrig("start", "stopme-none", "--no-follow")
+        assert first.code == 0 and "code: sent 1 of 1 files" in first.err
+        again = trainrig("start", "stopme-none", "--no-follow")
+        assert again.code == 2 and "already training" in again.err
+        stopped = trainrig("stop", "stopme-none")
+        assert stopped.code == 0 and "stopped" in stopped.err
+        status = json.loads(trainrig("status", "stopme-none", "--json").out)
+        assert status["status"]["outcome"] == "stopped" and status["run"]["state"] == "finished"
+        restart = trainrig("start", "stopme-none", "--no-follow")
+        assert restart.code == 0 and "code: unchanged (1 files), nothing sent" in restart.err
+        trainrig("stop", "stopme-none")
+        listed = json.loads(trainrig("ls", "--json").out)
+        assert any(r["run_id"] == "stopme-none" and r["state"] == "finished" for r in listed)
+    finally:
+        assert trainrig("down", "stopme-none").code == 0
+    assert record(state_home, "stopme-none")["state"] == "destroyed"
