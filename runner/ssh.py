@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import socket
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -21,6 +22,16 @@ def fingerprints(keys: tuple[str, ...]) -> str:
         key = asyncssh.import_public_key(k)
         out.append(f"{key.get_algorithm()} {key.get_fingerprint()}")
     return ", ".join(out)
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, asyncio.TimeoutError):
+        return "no answer within the time limit"
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, socket.gaierror):
+        return "unknown host name"
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
 
 
 @asynccontextmanager
@@ -49,7 +60,7 @@ async def connect(machine: Machine, timeout: float = CONNECT_TIMEOUT_S) -> Async
             "or give the right one with --identity."
         ) from e
     except (OSError, asyncio.TimeoutError) as e:
-        why = "timed out" if isinstance(e, asyncio.TimeoutError) else (e.strerror or str(e))
+        why = _why(e)
         raise Unreachable(f"cannot reach {where} over SSH ({why}): check the address, the port and that its SSH server runs.") from e
     except asyncssh.Error as e:
         raise Unreachable(f"SSH to {where} failed: {e.reason}.") from e
