@@ -229,6 +229,9 @@ def launch(run_dir, config_text):
     """Start a detached supervisor for `run_dir`; returns its pid once its first status is written."""
     L = RunLayout(run_dir)
     config = SupervisorConfig.from_json(config_text)
+    # Relative paths are relative to the login folder; the training runs elsewhere.
+    config.venv_cache = os.path.abspath(config.venv_cache)
+    config_text = config.to_json()
     L.make()
     tmp = L.config + ".tmp"
     with open(tmp, "w") as f:

@@ -33,7 +33,7 @@ def pinned_keys(known_hosts: str, host: str, port: int) -> tuple[str, ...]:
             f"{shown} is not in {known_hosts}: connect once with ssh and check its fingerprint "
             f"(or `{scan} >> {known_hosts}` after checking it), then try again."
         )
-    return tuple(k.export_public_key().decode().strip() for k in keys)
+    return tuple(dict.fromkeys(k.export_public_key().decode().strip() for k in keys))
 
 
 class SshTarget:
