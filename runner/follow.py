@@ -55,17 +55,24 @@ class _Frames:
 
 
 async def follow(
-    conn: asyncssh.SSHClientConnection, machine: Machine, run_id: str, offset: int, on_event: EventSink
-) -> tuple[Status | None, int]:
-    """Stream until the run has an outcome; returns (last status, offset after the last log byte)."""
-    proc = await tools.open_process(conn, machine, ["follow", machine.run_dir(run_id), str(offset)])
+    conn: asyncssh.SSHClientConnection, machine: Machine, run_id: str, offset: int, on_event: EventSink,
+    proc: asyncssh.SSHClientProcess | None = None,
+) -> tuple[Status, int]:
+    """Stream until the run has an outcome; returns (last status, offset after the last log byte).
+
+    `proc` is a tools process already streaming follow frames (`launch ... follow`), else one is started.
+    """
+    if proc is None:
+        proc = await tools.open_process(conn, machine, ["follow", machine.run_dir(run_id), str(offset)])
     frames = _Frames()
     status: Status | None = None
+    got_any = False
     try:
         while True:
             data = await proc.stdout.read(1 << 16)
             if not data:
                 break
+            got_any = True
             for event in frames.feed(data):
                 if isinstance(event, LogChunk):
                     offset = event.offset + len(event.data)
@@ -73,6 +80,8 @@ async def follow(
                     status = event.status
                 on_event(event)
         if status is None or not status.done:
+            if not got_any:
+                await tools.check_missing(proc)
             try:
                 err = (await asyncio.wait_for(proc.stderr.read(), 2)).decode(errors="replace").strip().splitlines()
             except asyncio.TimeoutError:

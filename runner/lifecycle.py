@@ -104,10 +104,13 @@ class Lifecycle:
         return record
 
     # -- start ----------------------------------------------------------------------------------
-    async def _upload_and_launch(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine) -> int:
+    async def _upload_and_launch(
+        self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, follow_log: bool
+    ) -> tuple[int, asyncssh.SSHClientProcess | None]:
+        """Upload code and dataset, start the supervisor; with `follow_log`, the returned process
+        already streams the run (one round trip less before the first log line)."""
         spec, rid = record.spec, record.run_id
         run_dir = machine.run_dir(rid)
-        await tools.ensure(conn, machine)
         uploads = [
             transfer.upload(conn, machine, spec.code_path, f"{run_dir}/code", f"{run_dir}/.code.index.json",
                             IgnoreRules(spec.code_path).skip, "code", self.emit)
@@ -131,34 +134,42 @@ class Lifecycle:
             env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
             sync_interval_s=spec.sync_interval_s, shutdown_after=machine.shutdown_after,
         )
-        reply = json.loads(await tools.call(conn, machine, ["launch", run_dir], config.to_json().encode()))
+        args = ["launch", run_dir] + (["follow"] if follow_log else [])
+        # The tools were checked by the uploads above (same connection), so no retry is needed here.
+        proc = await tools.open_process(conn, machine, args)
+        proc.stdin.write(config.to_json().encode())
+        proc.stdin.write_eof()
+        line = await proc.stdout.readline()
+        if not line:
+            err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
+            raise RemoteFailed(f"could not start the training: {err[-1] if err else 'the connection closed'}")
+        reply = json.loads(line)
         if reply.get("error") == "already_running":
+            proc.close()
             raise BadInput(f"run {rid} is already training: `trainrig logs {rid} -f` follows it, `trainrig stop {rid}` stops it.")
         record.state, record.outcome, record.exit_code, record.reason = "started", None, None, ""
         record.log_offset = reply["log_offset"]
         self._phase(record, "started", f"supervisor pid {reply['pid']}")
-        return record.log_offset
+        if not follow_log:
+            await proc.wait()
+            return record.log_offset, None
+        return record.log_offset, proc
 
     async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
         record = self._live(run_id)
-        with self.journal.lock(run_id, "start"):
-            machine = await self._machine(record)
-            conn_cm = ssh.connect(machine)
-            conn = await conn_cm.__aenter__()
-            try:
-                offset = await self._upload_and_launch(conn, record, machine)
-            except BaseException as e:
-                await conn_cm.__aexit__(type(e), e, e.__traceback__)
-                raise
-        try:
-            if not follow_log:
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            with self.journal.lock(run_id, "start"):
+                offset, proc = await self._upload_and_launch(conn, record, machine, follow_log)
+            if proc is None:
                 return None
-            return await self._follow(record, offset, conn)
-        finally:
-            await conn_cm.__aexit__(None, None, None)
+            return await self._follow(record, offset, conn, proc)
 
     # -- follow / logs --------------------------------------------------------------------------
-    async def _follow(self, record: RunRecord, offset: int, conn: asyncssh.SSHClientConnection | None = None) -> Status:
+    async def _follow(
+        self, record: RunRecord, offset: int, conn: asyncssh.SSHClientConnection | None = None,
+        proc: asyncssh.SSHClientProcess | None = None,
+    ) -> Status:
         """Stream the log from `offset` until the run ends; reconnects when the connection drops."""
         machine = await self._machine(record)
         give_up = time.monotonic() + RECONNECT_FOR_S
@@ -178,13 +189,13 @@ class Lifecycle:
         while True:
             try:
                 if conn is not None:
-                    status, offset = await follow(conn, machine, record.run_id, offset, on_event)
+                    status, offset = await follow(conn, machine, record.run_id, offset, on_event, proc)
                 else:
                     async with ssh.connect(machine) as c:
                         status, offset = await follow(c, machine, record.run_id, offset, on_event)
                 break
             except (RemoteFailed, Unreachable) as e:
-                conn = None
+                conn = proc = None
                 if time.monotonic() > give_up:
                     raise
                 self.emit(Notice(f"lost the connection ({e}); reconnecting, the training goes on"))

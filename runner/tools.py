@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import shlex
 from functools import lru_cache
 from pathlib import Path
+from typing import Awaitable, Callable, TypeVar
 
 import asyncssh
 
@@ -16,6 +18,7 @@ from runner.errors import RemoteFailed
 from runner.machine import Machine
 
 REMOTE_SRC = Path(__file__).resolve().parent / "remote"
+T = TypeVar("T")
 PACKAGE = "trainrig_remote"
 MISSING = 86  # exit code of the guard below: the tools are not on the machine yet
 
@@ -88,17 +91,31 @@ async def call(conn: asyncssh.SSHClientConnection, machine: Machine, args: list[
     return done.stdout or b""
 
 
-async def ensure(conn: asyncssh.SSHClientConnection, machine: Machine) -> None:
-    """Install the tools unless this connection has already checked that they are there."""
-    if getattr(conn, "_trainrig_tools", None) == tools_dir(machine):
-        return
-    check = await conn.run(f"test -f {shlex.quote(tools_dir(machine) + '/launch.py')}", check=False)
-    if check.exit_status != 0:
-        await install(conn, machine)
-    conn._trainrig_tools = tools_dir(machine)  # type: ignore[attr-defined]
+class ToolsMissing(Exception):
+    """The tools folder of this version is not on the machine (trainrig was upgraded since `up`)."""
 
 
 async def open_process(conn: asyncssh.SSHClientConnection, machine: Machine, args: list[str]) -> asyncssh.SSHClientProcess:
-    """Start a streaming tools command (transfers, follow), binary in both directions."""
-    await ensure(conn, machine)
-    return await conn.create_process(shlex.join([machine.python, f"{tools_dir(machine)}/launch.py", *args]), encoding=None)
+    """Start a streaming tools command (transfers, follow), binary in both directions.
+
+    Optimistic: no round trip to check for the tools first. A caller whose process ends without
+    output calls `check_missing`, and `with_tools` installs them and tries again.
+    """
+    return await conn.create_process(command(machine, args), encoding=None)
+
+
+async def check_missing(proc: asyncssh.SSHClientProcess) -> None:
+    try:
+        await asyncio.wait_for(proc.wait(), 5)
+    except asyncio.TimeoutError:
+        return
+    if proc.exit_status == MISSING:
+        raise ToolsMissing()
+
+
+async def with_tools(conn: asyncssh.SSHClientConnection, machine: Machine, work: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await work()
+    except ToolsMissing:
+        await install(conn, machine)
+        return await work()

@@ -49,7 +49,8 @@ def _batches(frames: Iterator[bytes]) -> Callable[[], bytes | None]:
 
 
 async def _fail(proc: asyncssh.SSHClientProcess, what: str) -> RemoteFailed:
-    proc.stdin.write_eof() if not proc.stdin.is_closing() else None
+    """The error to raise for a tools process that ended early (or ToolsMissing, raised)."""
+    await tools.check_missing(proc)
     try:
         err = await asyncio.wait_for(proc.stderr.read(), 5)
     except asyncio.TimeoutError:
@@ -70,6 +71,13 @@ async def upload(
     mirror: bool = True,
 ) -> TransferResult:
     entries = await asyncio.to_thread(wire.scan, local_root, skip)
+    return await tools.with_tools(conn, machine, lambda: _upload(conn, machine, local_root, entries, remote_dest, remote_index, label, on_event, mirror))
+
+
+async def _upload(
+    conn: asyncssh.SSHClientConnection, machine: Machine, local_root: str, entries: list[wire.Entry],
+    remote_dest: str, remote_index: str, label: str, on_event: EventSink, mirror: bool,
+) -> TransferResult:
     proc = await tools.open_process(conn, machine, ["receive", remote_dest, remote_index, "mirror" if mirror else "keep"])
     proc.stdin.write(wire.encode_offer(entries))
     line = await proc.stdout.readline()
@@ -113,6 +121,12 @@ async def download(
     on_event: EventSink,
 ) -> TransferResult:
     """Fetch a folder of the machine into `local_dest`, skipping files already there unchanged."""
+    return await tools.with_tools(conn, machine, lambda: _download(conn, machine, remote_src, local_dest, label, on_event))
+
+
+async def _download(
+    conn: asyncssh.SSHClientConnection, machine: Machine, remote_src: str, local_dest: Path, label: str, on_event: EventSink
+) -> TransferResult:
     proc = await tools.open_process(conn, machine, ["send", remote_src])
     line = await proc.stdout.readline()
     if not line:

@@ -77,7 +77,9 @@ def _running(L):
     return s if (not s.done and s.supervisor_pid and _alive(s.supervisor_pid)) else None
 
 
-def launch(run_dir):
+def launch(run_dir, then_follow):
+    """Start the supervisor (config on stdin); with `then_follow`, stream the run like `follow`
+    right away, which saves the user a round trip before the first log line."""
     from .supervisor import launch as start
 
     L = RunLayout(run_dir)
@@ -88,6 +90,10 @@ def launch(run_dir):
     offset = os.path.getsize(L.train_log) if os.path.exists(L.train_log) else 0
     pid = start(run_dir, sys.stdin.read())
     _reply({"pid": pid, "log_offset": offset})
+    if then_follow:
+        from .follow import main as follow_main
+
+        follow_main(run_dir, offset)
     return 0
 
 
@@ -142,7 +148,7 @@ def main(argv):
         send(args[0])
         return 0
     if cmd == "launch":
-        return launch(args[0])
+        return launch(args[0], then_follow=args[1:] == ["follow"])
     if cmd == "follow":
         from .follow import main as follow_main
 

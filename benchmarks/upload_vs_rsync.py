@@ -1,0 +1,97 @@
+"""Code upload: trainrig vs `rsync -a -e ssh`, to the same OpenSSH sshd on loopback, side by side.
+
+The folder: 2,000 small source-like files in 40 folders plus one 100 MB incompressible file (a
+checkpoint). Both tools run as a fresh process each time (connection set-up included). Rounds
+alternate which tool goes first. Usage: python -m benchmarks.upload_vs_rsync [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import ROOT, median, report, timed
+from tests.sshd import start_sshd
+
+HELPER = """
+import asyncio, sys
+from runner import ssh, tools, transfer
+from runner.events import ignore
+from runner.ignore import IgnoreRules
+from runner.machine import Machine
+
+port, key, host_key, root, src, dest = sys.argv[1:7]
+m = Machine("127.0.0.1", int(port), sys.argv[7], (host_key,), key, "python3", root, root + "/venvs")
+
+async def main():
+    async with ssh.connect(m) as conn:
+        if sys.argv[8] == "install":
+            await tools.install(conn, m)
+            return
+        r = await transfer.upload(conn, m, src, dest, dest + ".index.json", IgnoreRules(src).skip, "code", ignore)
+        print(r.files_sent, r.bytes_sent)
+
+asyncio.run(main())
+"""
+
+
+def make_folder(root: Path) -> None:
+    rnd = random.Random(42)
+    words = [("".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 9)))) for _ in range(500)]
+    for i in range(2000):
+        d = root / f"pkg{i % 40:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        lines = [" ".join(rnd.choice(words) for _ in range(rnd.randint(3, 12))) for _ in range(rnd.randint(10, 120))]
+        (d / f"module_{i:04d}.py").write_text("\n".join(lines) + "\n")
+    with open(root / "checkpoint.bin", "wb") as f:
+        for _ in range(100):
+            f.write(os.urandom(1 << 20))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    a = ap.parse_args()
+    if not shutil.which("rsync"):
+        raise SystemExit("rsync is not installed (Debian: apt-get install rsync)")
+    work = Path(tempfile.mkdtemp(prefix="trainrig-bench-"))
+    try:
+        sshd = start_sshd(work / "sshd")
+        src = work / "src"
+        make_folder(src)
+        host_key = (work / "sshd" / "known_hosts").read_text().split(" ", 1)[1].strip()
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        base = [sys.executable, "-c", HELPER, str(sshd.port), str(sshd.client_key), host_key, str(work / "root")]
+        timed([*base, str(src), "-", sshd.user, "install"], env=env)
+        ssh_cmd = "ssh " + " ".join(sshd.ssh_args())
+        full = {"trainrig": [], "rsync -a -e ssh": []}
+        again = {"trainrig": [], "rsync -a -e ssh": []}
+        for r in range(a.rounds):
+            dests = {"trainrig": work / f"t{r}", "rsync -a -e ssh": work / f"r{r}"}
+            cmds = {
+                "trainrig": [*base, str(src), str(dests["trainrig"]), sshd.user, "upload"],
+                "rsync -a -e ssh": ["rsync", "-a", "-e", ssh_cmd, f"{src}/", f"{sshd.user}@127.0.0.1:{dests['rsync -a -e ssh']}/"],
+            }
+            order = list(cmds) if r % 2 == 0 else list(reversed(cmds))
+            for name in order:
+                full[name].append(timed(cmds[name], env=env))
+            for name in order:
+                again[name].append(timed(cmds[name], env=env))
+            for d in dests.values():
+                shutil.rmtree(d, ignore_errors=True)
+        print(f"folder: 2,000 small files ({sum(p.stat().st_size for p in src.rglob('*.py')) / 1e6:.1f} MB) + 100 MB random; sshd on loopback")
+        report("first upload (empty destination)", list(full.items()), "rsync -a -e ssh")
+        report("unchanged re-upload", list(again.items()), "rsync -a -e ssh")
+        sshd.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
