@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import socket
 from contextlib import asynccontextmanager
@@ -14,6 +15,9 @@ from runner.errors import AuthFailed, HostKeyMismatch, RemoteFailed, Unreachable
 from runner.machine import Machine
 
 CONNECT_TIMEOUT_S = 15
+# AES-GCM first: with AES-NI it costs asyncssh (via `cryptography`) far less CPU per byte than
+# ChaCha20-Poly1305, which matters for big uploads (see benchmarks/upload_vs_rsync.py).
+CIPHERS = os.environ.get("TRAINRIG_SSH_CIPHERS", "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr").split(",")
 
 
 def fingerprints(keys: tuple[str, ...]) -> str:
@@ -45,7 +49,7 @@ async def connect(machine: Machine, timeout: float = CONNECT_TIMEOUT_S) -> Async
         conn = await asyncio.wait_for(
             asyncssh.connect(
                 machine.host, machine.port, username=machine.user, known_hosts=(trusted, [], []),
-                config=[], keepalive_interval=15, keepalive_count_max=4, **options,
+                config=[], keepalive_interval=15, keepalive_count_max=4, encryption_algs=CIPHERS, **options,
             ),
             timeout,
         )

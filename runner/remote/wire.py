@@ -170,26 +170,28 @@ class Decoder:
         self._made_dirs = set()
 
     def feed(self, data):
-        self.buf += data
-        pos = 0
-        buf = self.buf
-        while not self.done:
-            if len(buf) - pos < 1:
-                break
-            kind = buf[pos:pos + 1]
+        if self.buf:
+            self.buf += data
+            data = bytes(self.buf)
+            self.buf.clear()
+        # Parse straight out of `data` through a memoryview: big chunks are written without a copy.
+        view = memoryview(data)
+        pos, end = 0, len(data)
+        while not self.done and pos < end:
+            kind = data[pos:pos + 1]
             if kind in (b"D", b"Z"):
-                if len(buf) - pos < _DATA.size:
+                if end - pos < _DATA.size:
                     break
-                _, n = _DATA.unpack_from(buf, pos)
-                if len(buf) - pos < _DATA.size + n:
+                _, n = _DATA.unpack_from(data, pos)
+                if end - pos < _DATA.size + n:
                     break
-                payload = bytes(buf[pos + _DATA.size:pos + _DATA.size + n])
+                payload = view[pos + _DATA.size:pos + _DATA.size + n]
                 pos += _DATA.size + n
                 self._write(zlib.decompress(payload) if kind == b"Z" else payload)
             elif kind == b"F":
-                if len(buf) - pos < _FILE.size:
+                if end - pos < _FILE.size:
                     break
-                _, i, size = _FILE.unpack_from(buf, pos)
+                _, i, size = _FILE.unpack_from(data, pos)
                 pos += _FILE.size
                 self._open(i, size)
             elif kind == b"E":
@@ -199,8 +201,10 @@ class Decoder:
                 pos += 1
                 self.done = True
             else:
-                raise ProtocolError("unknown frame %r" % bytes(kind))
-        del buf[:pos]
+                raise ProtocolError("unknown frame %r" % kind)
+        if pos < end:
+            self.buf += view[pos:]
+        view.release()
 
     def _open(self, i, size):
         if self._cur is not None or i >= len(self.entries) or self.entries[i].size != size:
@@ -212,13 +216,16 @@ class Decoder:
             os.makedirs(parent, exist_ok=True)
             self._made_dirs.add(parent)
         tmp = target + TMP_SUFFIX
-        self._cur = [e, open(tmp, "wb"), hashlib.sha256(), tmp, 0]
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._cur = [e, fd, hashlib.sha256(), tmp, 0]
 
     def _write(self, data):
         cur = self._cur
         if cur is None:
             raise ProtocolError("data outside a file")
-        cur[1].write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(cur[1], view):]
         cur[2].update(data)
         cur[4] += len(data)
         self.bytes += len(data)
@@ -226,14 +233,15 @@ class Decoder:
             self.on_bytes(len(data))
 
     def _close(self):
-        e, f, h, tmp, written = self._cur
+        e, fd, h, tmp, written = self._cur
         self._cur = None
-        f.close()
         if written != e.size:
+            os.close(fd)
             os.unlink(tmp)
             raise ProtocolError("%s changed while it was sent (%d of %d bytes); send it again" % (e.path, written, e.size))
-        os.chmod(tmp, e.mode | 0o600)
-        os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns))
+        os.fchmod(fd, e.mode | 0o600)  # the exact mode, whatever the umask
+        os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+        os.close(fd)
         os.replace(tmp, safe_join(self.root, e.path))
         self.index.files[e.path] = [e.size, e.mtime_ns, h.hexdigest()]
         self.files += 1
