@@ -13,6 +13,7 @@ import sys
 import time
 
 from .config import RunLayout
+from .procs import alive
 from .status import read_status
 
 LOG = struct.Struct("!cQI")
@@ -21,16 +22,6 @@ POLL_S = 0.05
 MAX_READ = 1 << 20
 # A line longer than this is sent in pieces rather than held back forever.
 MAX_HELD = 1 << 16
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def follow(run_dir, offset, out, poll_s=POLL_S):
@@ -53,7 +44,7 @@ def follow(run_dir, offset, out, poll_s=POLL_S):
         finished = status is not None and status.done
         if status is not None and not finished and time.monotonic() - last_alive_check > 1.0:
             last_alive_check = time.monotonic()
-            if status.supervisor_pid and not _alive(status.supervisor_pid):
+            if status.supervisor_pid and not alive(status.supervisor_pid):
                 status = read_status(L.status)  # it may have finished just now
                 if not status.done:
                     status.outcome = "lost"

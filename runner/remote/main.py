@@ -13,6 +13,7 @@ import time
 
 from . import wire
 from .config import RunLayout
+from .procs import alive, runs_for
 from .status import read_status
 
 
@@ -59,22 +60,12 @@ def send(src):
     out.flush()
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def _running(L):
     try:
         s = read_status(L.status)
     except (OSError, ValueError):
         return None
-    return s if (not s.done and s.supervisor_pid and _alive(s.supervisor_pid)) else None
+    return s if (not s.done and s.supervisor_pid and alive(s.supervisor_pid)) else None
 
 
 def launch(run_dir, then_follow):
@@ -104,31 +95,41 @@ def status(run_dir):
     except FileNotFoundError:
         _reply({})
         return 0
-    if not s.done and s.supervisor_pid and not _alive(s.supervisor_pid):
+    if not s.done and s.supervisor_pid and not alive(s.supervisor_pid):
         s.outcome, s.reason = "lost", "the supervisor on the machine is gone without a result (was the machine restarted?)"
     _reply(s.to_dict())
     return 0
 
 
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def stop(run_dir, wait_s):
-    """Ask the supervisor to stop the training (it syncs and records why), and wait for it."""
+    """Ask the supervisor to stop the training (it syncs and records why), and wait for it; a
+    training left behind by a supervisor that died is killed too."""
     L = RunLayout(run_dir)
-    s = _running(L)
-    if s is None:
+    try:
+        s = read_status(L.status)
+    except (OSError, ValueError):
         _reply({"stopped": False})
         return 0
-    os.kill(s.supervisor_pid, signal.SIGTERM)
-    end = time.monotonic() + wait_s
-    while time.monotonic() < end and _alive(s.supervisor_pid):
-        time.sleep(0.05)
-    if _alive(s.supervisor_pid):
-        os.killpg(s.supervisor_pid, signal.SIGKILL)
-        if s.training_pid:
-            try:
-                os.killpg(s.training_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    _reply({"stopped": True})
+    stopped = False
+    if not s.done and s.supervisor_pid and alive(s.supervisor_pid):
+        os.kill(s.supervisor_pid, signal.SIGTERM)
+        end = time.monotonic() + wait_s
+        while time.monotonic() < end and alive(s.supervisor_pid):
+            time.sleep(0.05)
+        if alive(s.supervisor_pid):
+            _kill_group(s.supervisor_pid)
+        stopped = True
+    if not s.done and s.training_pid and alive(s.training_pid) and runs_for(s.training_pid, s.run_id):
+        _kill_group(s.training_pid)
+        stopped = True
+    _reply({"stopped": stopped})
     return 0
 
 

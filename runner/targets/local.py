@@ -24,25 +24,9 @@ from runner.errors import RemoteFailed
 from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
 from runner.machine import Machine
+from runner.remote.procs import alive
 
 START_TIMEOUT_S = 20
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (a child of ours not yet reaped) is not a server.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _is_our_server(pid: int, sandbox: Path) -> bool:
@@ -51,7 +35,7 @@ def _is_our_server(pid: int, sandbox: Path) -> bool:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return str(sandbox).encode() in f.read()
     except OSError:
-        return _alive(pid)
+        return alive(pid)
 
 
 class LocalTarget:
@@ -107,7 +91,7 @@ class LocalTarget:
     async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
         assert record.machine is not None
         sandbox = self._paths(journal, record.run_id)[0]
-        if _alive(record.local_server_pid) and _is_our_server(record.local_server_pid, sandbox):
+        if alive(record.local_server_pid) and _is_our_server(record.local_server_pid, sandbox):
             return record.machine
         # The server is gone (this computer restarted, or it was killed): start it again with the
         # same keys; the training, detached from it, may well still be running.
@@ -125,10 +109,10 @@ class LocalTarget:
 
             await asyncio.to_thread(_quiet, stop, record.machine.run_dir(record.run_id), 20.0)
         pid = record.local_server_pid
-        if pid and _alive(pid) and _is_our_server(pid, sandbox):
+        if pid and alive(pid) and _is_our_server(pid, sandbox):
             os.kill(pid, signal.SIGTERM)
             for _ in range(100):
-                if not _alive(pid):
+                if not alive(pid):
                     break
                 await asyncio.sleep(0.02)
             else:

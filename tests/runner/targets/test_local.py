@@ -16,6 +16,7 @@ from runner.events import LogChunk
 from runner.journal import Journal
 from runner.lifecycle import Lifecycle
 from runner.remote import venv
+from runner.remote.procs import alive
 from tests.conftest import ROOT, make_code, manifest, only_folder, record
 
 TICKER = """
@@ -202,3 +203,43 @@ def test_stop_keeps_the_machine_and_an_unchanged_restart_sends_nothing(trainrig,
     finally:
         assert trainrig("down", "stopme-none").code == 0
     assert record(state_home, "stopme-none")["state"] == "destroyed"
+
+
+def test_a_supervisor_that_dies_is_reported_lost_not_waited_for(trainrig, tmp_path, state_home):
+    import os
+
+    code = make_code(tmp_path / "orphan", TICKER)
+    assert trainrig("up", str(code), "--dataset-name", "none").code == 0
+    try:
+        assert trainrig("start", "orphan-none", "--no-follow").code == 0
+        status_file = state_home / "runs" / "orphan-none" / "sandbox" / "runs" / "orphan-none" / "status.json"
+        for _ in range(100):
+            status = json.loads(status_file.read_text())
+            if status["training_pid"]:
+                break
+            time.sleep(0.05)
+        os.kill(status["supervisor_pid"], signal.SIGKILL)
+        t0 = time.monotonic()
+        done = trainrig("logs", "orphan-none", "-f", timeout=60)
+        assert done.code == 1 and "lost" in done.err and time.monotonic() - t0 < 30
+        assert done.out.startswith("tick 0\n")
+    finally:
+        assert trainrig("down", "orphan-none").code == 0
+    # down also ended the training the dead supervisor left behind
+    assert not alive(status["training_pid"])
+
+
+def test_the_local_ssh_server_comes_back_after_it_died(trainrig, tmp_path, state_home):
+    import os
+
+    code = make_code(tmp_path / "phoenix", 'print("risen", flush=True)\n')
+    assert trainrig("up", str(code), "--dataset-name", "none").code == 0
+    try:
+        assert trainrig("start", "phoenix-none").code == 0
+        pid = record(state_home, "phoenix-none")["local_server_pid"]
+        os.kill(pid, signal.SIGKILL)
+        done = trainrig("logs", "phoenix-none")
+        assert done.code == 0 and done.out == "risen\n"
+        assert record(state_home, "phoenix-none")["local_server_pid"] != pid
+    finally:
+        assert trainrig("down", "phoenix-none").code == 0
