@@ -43,7 +43,7 @@ def main() -> None:
             "trainrig start (ssh target, sshd)": [*TRAINRIG, "start", "quick-sshd"],
             "ssh host python3 train.py (floor)": floor,
         }
-        for name, cmd in cmds.items():  # warm-up: the first start builds the venv and sends the code
+        for cmd in cmds.values():  # warm-up: the first start builds the venv and sends the code
             time_to_first_line(cmd, env=env)
         for r in range(a.rounds):
             for name, cmd in (list(cmds.items()) if r % 2 == 0 else list(reversed(cmds.items()))):

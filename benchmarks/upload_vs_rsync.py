@@ -8,15 +8,15 @@ alternate which tool goes first. Usage: python -m benchmarks.upload_vs_rsync [--
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import ROOT, median, report, timed
+from benchmarks.common import ROOT, report, timed
 from tests.sshd import start_sshd
 
 HELPER = """
@@ -27,7 +27,7 @@ from runner.ignore import IgnoreRules
 from runner.machine import Machine
 
 port, key, host_key, root, src, dest = sys.argv[1:7]
-m = Machine("127.0.0.1", int(port), sys.argv[7], (host_key,), key, "python3", root, root + "/venvs")
+m = Machine("127.0.0.1", int(port), sys.argv[7], (host_key,), key, sys.argv[9], root, root + "/venvs")
 
 async def main():
     async with ssh.connect(m) as conn:
@@ -57,25 +57,29 @@ def make_folder(root: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--workdir", help="where to create the folders (default: the system's temporary folder)")
     a = ap.parse_args()
     if not shutil.which("rsync"):
         raise SystemExit("rsync is not installed (Debian: apt-get install rsync)")
-    work = Path(tempfile.mkdtemp(prefix="trainrig-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="trainrig-bench-", dir=a.workdir))
     try:
         sshd = start_sshd(work / "sshd")
         src = work / "src"
         make_folder(src)
         host_key = (work / "sshd" / "known_hosts").read_text().split(" ", 1)[1].strip()
         env = dict(os.environ, PYTHONPATH=str(ROOT))
+        # The interpreter as the ssh target pins it at `up` (not a shim found on PATH).
+        python = subprocess.run(["ssh", *sshd.ssh_args(), f"{sshd.user}@127.0.0.1", "python3 -c 'import sys; print(sys.executable)'"],
+                                capture_output=True, text=True, check=True).stdout.strip()
         base = [sys.executable, "-c", HELPER, str(sshd.port), str(sshd.client_key), host_key, str(work / "root")]
-        timed([*base, str(src), "-", sshd.user, "install"], env=env)
+        timed([*base, str(src), "-", sshd.user, "install", python], env=env)
         ssh_cmd = "ssh " + " ".join(sshd.ssh_args())
         full = {"trainrig": [], "rsync -a -e ssh": []}
         again = {"trainrig": [], "rsync -a -e ssh": []}
         for r in range(a.rounds):
             dests = {"trainrig": work / f"t{r}", "rsync -a -e ssh": work / f"r{r}"}
             cmds = {
-                "trainrig": [*base, str(src), str(dests["trainrig"]), sshd.user, "upload"],
+                "trainrig": [*base, str(src), str(dests["trainrig"]), sshd.user, "upload", python],
                 "rsync -a -e ssh": ["rsync", "-a", "-e", ssh_cmd, f"{src}/", f"{sshd.user}@127.0.0.1:{dests['rsync -a -e ssh']}/"],
             }
             order = list(cmds) if r % 2 == 0 else list(reversed(cmds))

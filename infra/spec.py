@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from infra import names
@@ -214,6 +214,3 @@ def build_spec(
         notes=notes,
     )
 
-
-def with_target(spec: RunSpec, target: str) -> RunSpec:
-    return replace(spec, target=target)

@@ -78,7 +78,7 @@ def start_sshd(d: Path) -> Sshd:
         except OSError:
             if proc.poll() is not None or time.monotonic() > end:
                 proc.kill()
-                raise SshdUnavailable(f"sshd could not start here: {(d / 'sshd.log').read_text().strip()[-300:]}")
+                raise SshdUnavailable(f"sshd could not start here: {(d / 'sshd.log').read_text().strip()[-300:]}") from None
             time.sleep(0.05)
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key.export_public_key().decode()}")
     return Sshd(proc, port, d, getpass.getuser())

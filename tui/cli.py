@@ -86,12 +86,12 @@ def _outcome_exit(status, console) -> int:  # type: ignore[no-untyped-def]
     if status.outcome == "succeeded":
         return EXIT_OK
     if status.outcome == "install_failed":
-        console._err(f"error: {status.reason}; pip's last lines:")
+        console.say(f"error: {status.reason}; pip's last lines:")
         for line in status.install_tail:
-            console._err(f"    | {line}")
-        console._err("fix the requirements (or install script) and start the run again.")
+            console.say(f"    | {line}")
+        console.say("fix the requirements (or install script) and start the run again.")
         return EXIT_BAD_INPUT
-    console._err(f"error: the run {status.outcome}: {status.reason}")
+    console.say(f"error: the run {status.outcome}: {status.reason}")
     return EXIT_FAILED
 
 
@@ -106,15 +106,15 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         spec = _spec(a)
         console.run_id = spec.run_id
         for note in spec.notes:
-            console._err(f"    {note}")
+            console.say(f"    {note}")
         if a.cmd == "up":
             rec = asyncio.run(life.up(spec))
-            console._err(f"run {rec.run_id} is up: `trainrig start {rec.run_id}` trains on it.")
+            console.say(f"run {rec.run_id} is up: `trainrig start {rec.run_id}` trains on it.")
             return EXIT_OK
         result = asyncio.run(life.run(spec, Path(a.outputs)))
         code = _outcome_exit(result.status, console)
         if result.folder:
-            console._err(f"==> outputs in {result.folder}")
+            console.say(f"==> outputs in {result.folder}")
         return code
     run_id = check_run_id(a.run) if hasattr(a, "run") else None
     console.run_id = run_id or ""
@@ -142,18 +142,18 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         return EXIT_OK
     if a.cmd == "stop":
         status = asyncio.run(life.stop(run_id))
-        console._err(f"run {run_id}: {status.outcome if status and status.done else 'not training'}; the machine stays up.")
+        console.say(f"run {run_id}: {status.outcome if status and status.done else 'not training'}; the machine stays up.")
         return EXIT_OK
     if a.cmd == "download":
         folder = asyncio.run(life.download(run_id, Path(a.outputs)))
-        console._err(f"==> outputs in {folder}")
+        console.say(f"==> outputs in {folder}")
         return EXIT_OK
     if a.cmd == "down":
         record = life.journal.load(run_id)
         if not a.yes and sys.stdin.isatty() and record.state != "destroyed":
             got = "" if record.downloads else " (its outputs were never downloaded)"
             if input(f"Destroy run {run_id} and everything on its machine{got}? [y/N] ").strip().lower() not in ("y", "yes"):
-                console._err("nothing destroyed.")
+                console.say("nothing destroyed.")
                 return EXIT_OK
         asyncio.run(life.down(run_id))
         return EXIT_OK
@@ -204,15 +204,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = _dispatch(args, console)
     except TrainrigError as e:
-        console._err(f"error: {e}")
+        console.say(f"error: {e}")
         code = e.exit_code
     except KeyboardInterrupt:
         run = console.run_id
         if console.following:
-            console._err(f"\nstopped following; the training goes on. `trainrig logs {run} -f` follows it again, "
+            console.say(f"\nstopped following; the training goes on. `trainrig logs {run} -f` follows it again, "
                          f"`trainrig stop {run}` stops it.".replace("  ", " "))
         else:
-            console._err("\ninterrupted: what was done so far stays; `trainrig ls` shows the runs.")
+            console.say("\ninterrupted: what was done so far stays; `trainrig ls` shows the runs.")
         code = EXIT_INTERRUPTED
     sys.exit(code)
 

@@ -27,7 +27,8 @@ class Console:
         self._bar_open = False
         self._bar_start: dict[str, float] = {}
 
-    def _err(self, text: str) -> None:
+    def say(self, text: str) -> None:
+        """One line for the person on stderr (closes an open progress bar first)."""
         if self._bar_open:
             sys.stderr.write("\n")
             self._bar_open = False
@@ -38,19 +39,19 @@ class Console:
         if isinstance(event, PhaseChanged):
             elapsed = time.monotonic() - self.t0
             detail = f"  {event.detail}" if event.detail else ""
-            self._err(f"==> [{elapsed:6.1f}s] {event.phase}{detail}")
+            self.say(f"==> [{elapsed:6.1f}s] {event.phase}{detail}")
         elif isinstance(event, LogChunk):
             self.following = True
             self.last_offset = event.offset + len(event.data)
             if not self.quiet_log:
                 if self._bar_open:
-                    self._err("")
+                    self.say("")
                 sys.stdout.buffer.write(event.data)
                 sys.stdout.buffer.flush()
         elif isinstance(event, StatusChanged):
             self.following = True
         elif isinstance(event, Notice):
-            self._err(f"    {event.text}")
+            self.say(f"    {event.text}")
         elif isinstance(event, Progress):
             self._progress(event)
 
@@ -68,4 +69,4 @@ class Console:
                 sys.stderr.write("\n")
             sys.stderr.flush()
         elif p.bytes_done >= p.bytes_total:
-            self._err(line)
+            self.say(line)

@@ -108,15 +108,14 @@ def _kill_group(pid):
         pass
 
 
-def stop(run_dir, wait_s):
+def stop_run(run_dir, wait_s):
     """Ask the supervisor to stop the training (it syncs and records why), and wait for it; a
-    training left behind by a supervisor that died is killed too."""
+    training left behind by a supervisor that died is killed too. True if something was stopped."""
     L = RunLayout(run_dir)
     try:
         s = read_status(L.status)
     except (OSError, ValueError):
-        _reply({"stopped": False})
-        return 0
+        return False
     stopped = False
     if not s.done and s.supervisor_pid and alive(s.supervisor_pid):
         os.kill(s.supervisor_pid, signal.SIGTERM)
@@ -129,13 +128,17 @@ def stop(run_dir, wait_s):
     if not s.done and s.training_pid and alive(s.training_pid) and runs_for(s.training_pid, s.run_id):
         _kill_group(s.training_pid)
         stopped = True
-    _reply({"stopped": stopped})
+    return stopped
+
+
+def stop(run_dir, wait_s):
+    _reply({"stopped": stop_run(run_dir, wait_s)})
     return 0
 
 
 def remove(run_dir, wait_s):
     """Stop whatever still runs, then delete the run folder (and nothing else)."""
-    stop(run_dir, wait_s)
+    stop_run(run_dir, wait_s)
     shutil.rmtree(run_dir, ignore_errors=True)
     return 0
 

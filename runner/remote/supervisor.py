@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import traceback
 
 from . import facts, venv

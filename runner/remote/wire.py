@@ -168,10 +168,15 @@ class Decoder:
         self.bytes = 0
         self._cur = None  # (entry, file, sha256, tmp path, written)
         self._made_dirs = set()
+        self._need = 0
 
     def feed(self, data):
         if self.buf:
             self.buf += data
+            # Pipes deliver 64 KiB at a time: wait until the pending frame is whole instead of
+            # re-parsing (and copying) a growing buffer on every piece.
+            if len(self.buf) < self._need:
+                return
             data = bytes(self.buf)
             self.buf.clear()
         # Parse straight out of `data` through a memoryview: big chunks are written without a copy.
@@ -204,7 +209,15 @@ class Decoder:
                 raise ProtocolError("unknown frame %r" % kind)
         if pos < end:
             self.buf += view[pos:]
+            self._need = self._frame_size(data, pos)
         view.release()
+
+    @staticmethod
+    def _frame_size(data, pos):
+        """Bytes the frame starting at `pos` needs (a lower bound while its header is incomplete)."""
+        if data[pos:pos + 1] in (b"D", b"Z") and len(data) - pos >= _DATA.size:
+            return _DATA.size + _DATA.unpack_from(data, pos)[1]
+        return _FILE.size
 
     def _open(self, i, size):
         if self._cur is not None or i >= len(self.entries) or self.entries[i].size != size:

@@ -24,6 +24,7 @@ from runner.errors import RemoteFailed
 from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
 from runner.machine import Machine
+from runner.remote.main import stop_run
 from runner.remote.procs import alive
 
 START_TIMEOUT_S = 20
@@ -104,10 +105,9 @@ class LocalTarget:
     async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
         sandbox = self._paths(journal, record.run_id)[0]
         if record.machine is not None:
-            # Stop a training that still runs, through the same tool a remote machine uses.
-            from runner.remote.main import stop
-
-            await asyncio.to_thread(_quiet, stop, record.machine.run_dir(record.run_id), 20.0)
+            # Stop a training that still runs with the machine-side tool itself: this computer is
+            # the machine, and its SSH server may be the thing that is gone.
+            await asyncio.to_thread(stop_run, record.machine.run_dir(record.run_id), 20.0)
         pid = record.local_server_pid
         if pid and alive(pid) and _is_our_server(pid, sandbox):
             os.kill(pid, signal.SIGTERM)
@@ -120,11 +120,3 @@ class LocalTarget:
         shutil.rmtree(sandbox, ignore_errors=True)
         record.local_server_pid = None
 
-
-def _quiet(fn, *args):  # type: ignore[no-untyped-def]
-    """Run a machine-side tool in-process with its JSON reply discarded."""
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())):
-        return fn(*args)
