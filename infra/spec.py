@@ -17,7 +17,7 @@ REQUIREMENTS_FILE = "requirements.txt"
 DEFAULT_INSTALL_SCRIPT = "install.sh"
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-RESERVED_ENV = ("TRAINRIG_DATASET_DIR", "TRAINRIG_OUTPUT_DIR", "TRAINRIG_LOGS_DIR")
+RESERVED_ENV = ("TRAINRIG_DATASET_DIR", "TRAINRIG_OUTPUT_DIR", "TRAINRIG_LOGS_DIR", "TRAINRIG_RUN_ID")
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,8 @@ def build_spec(
             raise BadInput(f"the dataset folder {dataset} does not exist: give an existing folder or a bucket URI.")
         dataset_path = str(d.resolve())
     if install_script is not None:
-        if not (code_dir / install_script).is_file():
+        inside = (code_dir / install_script).resolve()
+        if not inside.is_relative_to(code_dir) or not inside.is_file():
             raise BadInput(f"the install script {install_script} is not in {code_dir}: give a path inside the code folder.")
     elif (code_dir / DEFAULT_INSTALL_SCRIPT).is_file():
         install_script = DEFAULT_INSTALL_SCRIPT

@@ -3,8 +3,8 @@
 from infra.errors import BadInput, TrainrigError
 
 
-class Unreachable(BadInput):
-    """The machine cannot be reached over SSH."""
+class Unreachable(TrainrigError):
+    """The machine cannot be reached over SSH (bad input when it happens at `up`, see lifecycle)."""
 
 
 class HostKeyMismatch(BadInput):

@@ -60,10 +60,23 @@ async def follow(
 ) -> tuple[Status, int]:
     """Stream until the run has an outcome; returns (last status, offset after the last log byte).
 
-    `proc` is a tools process already streaming follow frames (`launch ... follow`), else one is started.
+    `proc` is a tools process already streaming follow frames (`launch ... follow`), else one is
+    started. A broken connection is a RemoteFailed (the caller reconnects).
     """
-    if proc is None:
-        proc = await tools.open_process(conn, machine, ["follow", machine.run_dir(run_id), str(offset)])
+    try:
+        if proc is not None:
+            return await _stream(proc, offset, on_event)
+
+        async def fresh() -> tuple[Status, int]:
+            p = await tools.open_process(conn, machine, ["follow", machine.run_dir(run_id), str(offset)])
+            return await _stream(p, offset, on_event)
+
+        return await tools.with_tools(conn, machine, fresh)
+    except (asyncssh.Error, OSError) as e:
+        raise RemoteFailed(f"the connection to the machine broke: {getattr(e, 'reason', None) or e}") from e
+
+
+async def _stream(proc: asyncssh.SSHClientProcess, offset: int, on_event: EventSink) -> tuple[Status, int]:
     frames = _Frames()
     status: Status | None = None
     got_any = False

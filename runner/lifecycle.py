@@ -79,25 +79,26 @@ class Lifecycle:
     # -- up -------------------------------------------------------------------------------------
     async def up(self, spec: RunSpec) -> RunRecord:
         rid = spec.run_id
-        if self.journal.exists(rid):
-            old = self.journal.load(rid)
-            if old.state in HOLDS_RESOURCES:
-                raise BadInput(
-                    f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
-                    f"`trainrig down {rid}` destroys it first."
-                )
         with self.journal.lock(rid, "up"):
+            if self.journal.exists(rid):
+                old = self.journal.load(rid)
+                if old.state in HOLDS_RESOURCES:
+                    raise BadInput(
+                        f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
+                        f"`trainrig down {rid}` destroys it first."
+                    )
             record = RunRecord(spec=spec)
             target = get_target(spec.target)
             self._phase(record, "provisioning", f"target {spec.target}")
             try:
                 record.machine = await target.provision(record, self.journal, self.emit)
-            except BaseException:
-                # Nothing of a failed provisioning may stay behind, billing or not.
-                try:
-                    await target.destroy(record, self.journal, ignore)
-                finally:
-                    self.journal.remove(rid)
+            except BaseException as e:
+                # Nothing of a failed provisioning may stay behind; if the clean-up itself fails,
+                # the record stays so that `trainrig ls` shows what may be left.
+                await target.destroy(record, self.journal, ignore)
+                self.journal.remove(rid)
+                if isinstance(e, Unreachable):
+                    raise BadInput(str(e)) from e
                 raise
             record.state = "up"
             self.journal.save(record)
@@ -172,11 +173,12 @@ class Lifecycle:
     ) -> Status:
         """Stream the log from `offset` until the run ends; reconnects when the connection drops."""
         machine = await self._machine(record)
-        give_up = time.monotonic() + RECONNECT_FOR_S
+        last_news = time.monotonic()
         shown = 0  # phases of the machine's status already reported
 
         def on_event(event):  # type: ignore[no-untyped-def]
-            nonlocal shown
+            nonlocal shown, last_news
+            last_news = time.monotonic()
             if isinstance(event, StatusChanged):
                 # Every phase once, in order, even those that came and went between two looks.
                 if len(event.status.phases) < shown:
@@ -191,16 +193,17 @@ class Lifecycle:
                 if conn is not None:
                     status, offset = await follow(conn, machine, record.run_id, offset, on_event, proc)
                 else:
+                    machine = await self._machine(record)  # the local server may need a restart
                     async with ssh.connect(machine) as c:
-                        status, offset = await follow(c, machine, record.run_id, offset, on_event)
+                        status, offset = await follow(c, machine, record.run_id, offset, on_event, None)
                 break
             except (RemoteFailed, Unreachable) as e:
                 conn = proc = None
-                if time.monotonic() > give_up:
+                # Give up only after RECONNECT_FOR_S without any news, however long the run.
+                if time.monotonic() - last_news > RECONNECT_FOR_S:
                     raise
                 self.emit(Notice(f"lost the connection ({e}); reconnecting, the training goes on"))
                 await asyncio.sleep(2)
-                give_up = max(give_up, time.monotonic() + 10)
         assert status is not None
         self._remember_outcome(record.run_id, status)
         return status
@@ -301,8 +304,14 @@ class Lifecycle:
         try:
             status = await self.start(record.run_id, follow_log=True)
         except TrainrigError:
-            self.emit(Notice("the run failed before its training ended: destroying what it created"))
-            await self.down(record.run_id)
+            if self.journal.load(record.run_id).state == "started":
+                # The training runs on; only following it failed. Never destroy it unasked.
+                rid = record.run_id
+                self.emit(Notice(f"the training goes on: `trainrig logs {rid} -f` follows it, "
+                                 f"`trainrig download {rid}` and `trainrig down {rid}` finish the run"))
+            else:
+                self.emit(Notice("the run failed before its training started: destroying what it created"))
+                await self.down(record.run_id)
             raise
         assert status is not None
         folder = await self.download(record.run_id, outputs_root)

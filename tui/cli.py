@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -206,6 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     except TrainrigError as e:
         console.say(f"error: {e}")
         code = e.exit_code
+    except Exception as e:  # a failure trainrig did not foresee: one line, the traceback on demand
+        if os.environ.get("TRAINRIG_DEBUG"):
+            raise
+        console.say(f"error: unexpected {type(e).__name__}: {e} (TRAINRIG_DEBUG=1 shows where)")
+        code = EXIT_FAILED
     except KeyboardInterrupt:
         run = console.run_id
         if console.following:

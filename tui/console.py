@@ -37,6 +37,8 @@ class Console:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, PhaseChanged):
+            if event.phase in ("collecting", "destroying"):
+                self.following = False  # an interrupt now interrupts this, not a follower
             elapsed = time.monotonic() - self.t0
             detail = f"  {event.detail}" if event.detail else ""
             self.say(f"==> [{elapsed:6.1f}s] {event.phase}{detail}")

@@ -24,23 +24,29 @@ MAX_READ = 1 << 20
 MAX_HELD = 1 << 16
 
 
+def _send_status(out, status):
+    payload = json.dumps(status.to_dict()).encode()
+    out.write(STATUS.pack(b"S", len(payload)) + payload)
+    out.flush()
+
+
 def follow(run_dir, offset, out, poll_s=POLL_S):
     L = RunLayout(run_dir)
-    status_mtime = None
+    status_seen = None
     status = None
     last_alive_check = 0.0
     log = None
     while True:
         try:
-            mtime = os.stat(L.status).st_mtime_ns
+            st = os.stat(L.status)
+            # Every write is a new file renamed into place: a new inode even within one clock tick.
+            seen = (st.st_ino, st.st_size, st.st_mtime_ns)
         except FileNotFoundError:
-            mtime = None
-        if mtime is not None and mtime != status_mtime:
-            status_mtime = mtime
+            seen = None
+        if seen is not None and seen != status_seen:
+            status_seen = seen
             status = read_status(L.status)
-            payload = json.dumps(status.to_dict()).encode()
-            out.write(STATUS.pack(b"S", len(payload)) + payload)
-            out.flush()
+            _send_status(out, status)
         finished = status is not None and status.done
         if status is not None and not finished and time.monotonic() - last_alive_check > 1.0:
             last_alive_check = time.monotonic()
@@ -49,8 +55,7 @@ def follow(run_dir, offset, out, poll_s=POLL_S):
                 if not status.done:
                     status.outcome = "lost"
                     status.reason = "the supervisor on the machine is gone without a result (was the machine restarted?)"
-                    payload = json.dumps(status.to_dict()).encode()
-                    out.write(STATUS.pack(b"S", len(payload)) + payload)
+                _send_status(out, status)
                 finished = True
         if log is None and os.path.exists(L.train_log):
             log = open(L.train_log, "rb")

@@ -38,12 +38,14 @@ def receive(dest, index_path, mirror):
     need, deleted = wire.plan(dest, entries, index, mirror)
     _reply({"need": need, "deleted": deleted})
     dec = wire.Decoder(dest, entries, index)
-    while not dec.done:
-        data = stdin.read1(1 << 20)
-        if not data:
-            raise wire.ProtocolError("the upload stopped half-way")
-        dec.feed(data)
-    index.save()
+    try:
+        while not dec.done:
+            data = stdin.read1(1 << 20)
+            if not data:
+                raise wire.ProtocolError("the upload stopped half-way")
+            dec.feed(data)
+    finally:
+        index.save()  # what did arrive is known, so a resumed upload neither resends nor orphans it
     paths = [e.path for e in entries]
     _reply({"files": dec.files, "bytes": dec.bytes, "tree_hash": index.tree_hash(paths)})
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 
 from . import facts, venv
@@ -48,21 +49,13 @@ class Supervisor:
 
     # -- stopping -------------------------------------------------------------------------------
     def request_stop(self, reason):
+        """Called from the SIGTERM handler and the deadline timer: no I/O here, only signals."""
         if self._stop_reason is not None:
             return
         self._stop_reason = reason
-        self.note("stop requested: %s" % reason)
         child = self._child
         if child is not None and child.poll() is None:
             self._terminate(child)
-        elif self.status.phase in ("preparing", "installing"):
-            # pip or the install script is running in our own process group: end it all, but first
-            # leave a status that says why (nothing else would).
-            self._finish_outcome(reason, None)
-            self.status.enter("finished")
-            self.save()
-            self._sync_all()
-            os.killpg(0, signal.SIGKILL)
 
     def _terminate(self, child):
         try:
@@ -74,12 +67,54 @@ class Supervisor:
             try:
                 child.wait(self.config.stop_grace_s)
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(child.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                pass
+            # Also whatever it started and left behind in its group.
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
         threading.Thread(target=kill_later, daemon=True).start()
+
+    def _run_child(self, argv, log, on_start=None, **kw):
+        """Run a step (venv, pip, install script, training) in its own process group, so that a
+        stop or the deadline can end it and everything it started, and nothing else."""
+        if self._stop_reason is not None:
+            return -signal.SIGTERM
+        try:
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, **kw)
+        except OSError as e:
+            log.write(("trainrig: cannot start %s: %s\n" % (argv[0], e)).encode())
+            log.flush()
+            return 127
+        self._child = child
+        if on_start is not None:
+            on_start(child)
+        if self._stop_reason is not None:  # the stop arrived while we were starting it
+            self._terminate(child)
+        rc = child.wait()
+        self._child = None
+        self._reap_group(child.pid)
+        return rc
+
+    def _reap_group(self, pgid):
+        """A step is over when its process is: end what it left running in its group."""
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        end = time.monotonic() + self.config.stop_grace_s
+        while time.monotonic() < end:
+            time.sleep(0.1)
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     # -- syncing --------------------------------------------------------------------------------
     def _sync_all(self):
@@ -129,18 +164,15 @@ class Supervisor:
             with open(req_path) as f:
                 requirements = f.read()
             self.status.requirements = requirements
-        venv_dir, reused = venv.ensure(self.config.venv_cache, requirements, L.install_log)
+        venv_dir, reused = venv.ensure(self.config.venv_cache, requirements, L.install_log, self._run_child)
+        if self._stop_reason is not None:
+            return venv_dir
         self.status.venv_reused = reused
         self.status.frozen_requirements = venv.frozen(venv_dir)
         self.save()
         if self.config.install_script:
             with open(L.install_log, "ab") as log:
-                self._child = subprocess.Popen(
-                    ["bash", self.config.install_script], cwd=L.code, env=self._env(venv_dir),
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                )
-                rc = self._child.wait()
-                self._child = None
+                rc = self._run_child(["bash", self.config.install_script], log, cwd=L.code, env=self._env(venv_dir))
             if rc != 0 and self._stop_reason is None:
                 raise venv.InstallFailed(
                     "the install script %s failed (exit %d)" % (self.config.install_script, rc), venv._tail(L.install_log)
@@ -149,22 +181,14 @@ class Supervisor:
 
     def _train(self, venv_dir):
         L = self.layout
-        argv = self._argv(venv_dir)
         with open(L.train_log, "ab") as log:
-            try:
-                self._child = subprocess.Popen(
-                    argv, cwd=L.code, env=self._env(venv_dir), stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                )
-            except OSError as e:
-                log.write(("trainrig: cannot start %s: %s\n" % (argv[0], e)).encode())
-                return 127
+            return self._run_child(self._argv(venv_dir), log, cwd=L.code, env=self._env(venv_dir),
+                                   on_start=self._started)
+
+    def _started(self, child):
         with self._lock:
-            self.status.training_pid = self._child.pid
+            self.status.training_pid = child.pid
         self.save()
-        if self._stop_reason is not None:  # a stop arrived while we were starting it
-            self._terminate(self._child)
-        return self._child.wait()
 
     def _finish_outcome(self, reason_kind, rc):
         s = self.status
@@ -188,6 +212,7 @@ class Supervisor:
         deadline = threading.Timer(c.max_runtime_s, self.request_stop, args=("timed_out",))
         deadline.daemon = True
         deadline.start()
+        sync = threading.Thread(target=self._sync_loop, daemon=True)
         try:
             self.enter("preparing")
             L.make()
@@ -197,31 +222,40 @@ class Supervisor:
                 setattr(self.status, attr, index.tree_hash() if index.files else "")
             self.enter("installing")
             venv_dir = self._install()
+            rc = None
             if self._stop_reason is None:
                 self.enter("training")
-                sync = threading.Thread(target=self._sync_loop, daemon=True)
                 sync.start()
                 rc = self._train(venv_dir)
-                self._sync_stop.set()
-            else:
-                rc = None
             self._finish_outcome(self._stop_reason, rc)
         except venv.InstallFailed as e:
-            self.status.outcome, self.status.reason = "install_failed", str(e)
-            self.status.install_tail = e.tail
-            self.status.ended_at = now_iso()
+            if self._stop_reason is not None:  # pip ended because we stopped it
+                self._finish_outcome(self._stop_reason, None)
+            else:
+                self.status.outcome, self.status.reason = "install_failed", str(e)
+                self.status.install_tail = e.tail
+                self.status.ended_at = now_iso()
         except Exception as e:  # the supervisor itself broke: say so rather than hang
             self.status.outcome, self.status.reason = "failed", "the supervisor failed: %s" % e
             self.status.ended_at = now_iso()
             traceback.print_exc()
         finally:
-            deadline.cancel()
-            self.enter("syncing")
-            self._sync_all()
-            self.enter("finished")
-            self.note("outcome: %s %s" % (self.status.outcome, self.status.reason))
-            if c.shutdown_after:
-                subprocess.call(["sudo", "-n", "shutdown", "-h", "+1"])
+            self._finally(deadline, sync)
+
+    def _finally(self, deadline, sync):
+        """Each last step on its own: a full disk failing one must not skip the shutdown."""
+        deadline.cancel()
+        self._sync_stop.set()
+        if sync.is_alive():
+            sync.join()  # never two syncs of the same files at once
+        for step in (lambda: self.enter("syncing"), self._sync_all, lambda: self.enter("finished"),
+                     lambda: self.note("outcome: %s %s" % (self.status.outcome, self.status.reason))):
+            try:
+                step()
+            except Exception:
+                traceback.print_exc()
+        if self.config.shutdown_after:
+            subprocess.call(["sudo", "-n", "shutdown", "-h", "+1"])
 
 
 def launch(run_dir, config_text):
@@ -243,6 +277,7 @@ def launch(run_dir, config_text):
         os.setsid()
         if os.fork():
             os._exit(0)
+        os.setpgid(0, 0)  # its own group: `kill -- -pid` reaches it (and only it and pip)
         try:
             devnull = os.open(os.devnull, os.O_RDONLY)
             out = os.open(L.supervisor_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -36,8 +36,15 @@ def key(requirements):
     return h.hexdigest()[:16]
 
 
-def ensure(cache, requirements, log_path):
-    """(venv folder, reused?) for `requirements` (text, possibly empty); pip output goes to `log_path`."""
+def _call(argv, log):
+    return subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT)
+
+
+def ensure(cache, requirements, log_path, call=_call):
+    """(venv folder, reused?) for `requirements` (text, possibly empty); pip output goes to `log_path`.
+
+    `call(argv, log) -> exit code` runs each step (the supervisor passes one it can interrupt).
+    """
     final = os.path.join(cache, key(requirements))
     ready = os.path.join(final, ".trainrig-ready")
     if os.path.exists(ready):
@@ -51,7 +58,7 @@ def ensure(cache, requirements, log_path):
             return final, True
         shutil.rmtree(final, ignore_errors=True)
         try:
-            _build(final, requirements, log_path)
+            _build(final, requirements, log_path, call)
         except InstallFailed:
             shutil.rmtree(final, ignore_errors=True)
             raise
@@ -59,11 +66,11 @@ def ensure(cache, requirements, log_path):
     return final, False
 
 
-def _build(venv, requirements, log_path):
+def _build(venv, requirements, log_path, call):
     with open(log_path, "ab") as log:
         # Without requirements there is nothing for pip to do: skip bootstrapping it (seconds saved).
         flags = ["--system-site-packages"] + ([] if requirements.strip() else ["--without-pip"])
-        rc = subprocess.call([sys.executable, "-m", "venv"] + flags + [venv], stdout=log, stderr=subprocess.STDOUT)
+        rc = call([sys.executable, "-m", "venv"] + flags + [venv], log)
         if rc != 0:
             raise InstallFailed(
                 "could not create a virtual environment (exit %d; on Debian/Ubuntu install python3-venv)" % rc,
@@ -74,10 +81,8 @@ def _build(venv, requirements, log_path):
             req = os.path.join(venv, "requirements.txt")
             with open(req, "w") as f:
                 f.write(requirements)
-            rc = subprocess.call(
-                [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-r", req],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
+            log.flush()
+            rc = call([py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-r", req], log)
             if rc != 0:
                 raise InstallFailed("pip could not install requirements.txt (exit %d)" % rc, _tail(log_path))
         frozen = ""

@@ -129,7 +129,19 @@ def plan(root, entries, index, mirror):
                 pass
             del index.files[path]
             deleted += 1
+            _prune_empty(root, os.path.dirname(path))
     return need, deleted
+
+
+def _prune_empty(root, rel_dir):
+    """Remove `rel_dir` and its parents while they are empty (a class folder of a dataset that
+    is gone must not stay behind as an empty class)."""
+    while rel_dir:
+        try:
+            os.rmdir(safe_join(root, rel_dir))
+        except OSError:
+            return
+        rel_dir = os.path.dirname(rel_dir)
 
 
 def frames(root, entries, need):
@@ -214,10 +226,13 @@ class Decoder:
 
     @staticmethod
     def _frame_size(data, pos):
-        """Bytes the frame starting at `pos` needs (a lower bound while its header is incomplete)."""
-        if data[pos:pos + 1] in (b"D", b"Z") and len(data) - pos >= _DATA.size:
-            return _DATA.size + _DATA.unpack_from(data, pos)[1]
-        return _FILE.size
+        """Bytes the frame starting at `pos` needs (its header's size while that is incomplete)."""
+        kind = data[pos:pos + 1]
+        if kind in (b"D", b"Z"):
+            if len(data) - pos >= _DATA.size:
+                return _DATA.size + _DATA.unpack_from(data, pos)[1]
+            return _DATA.size
+        return _FILE.size if kind == b"F" else 1
 
     def _open(self, i, size):
         if self._cur is not None or i >= len(self.entries) or self.entries[i].size != size:

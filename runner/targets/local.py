@@ -57,6 +57,9 @@ class LocalTarget:
             cwd=str(Path(__file__).resolve().parents[2]),
         )
         log.close()
+        # Recorded before it is ready: an interrupt from here on still finds it to stop.
+        record.local_server_pid = proc.pid
+        journal.save(record)
         end = time.monotonic() + START_TIMEOUT_S
         while not ready.exists():
             if proc.poll() is not None or time.monotonic() > end:

@@ -107,3 +107,31 @@ def test_interrupted_transfer_resumes_without_resending_finished_files(src, tmp_
     need2, _, _ = transfer(src, dst)
     assert 0 < len(need2) < len(need)
     assert tree(dst) == tree(src)
+
+
+def test_every_split_of_the_stream_decodes(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "a").write_bytes(b"x" * 300)
+    (src / "b").write_bytes(b"tiny")
+    (src / "c").write_bytes(b"")
+    entries = wire.scan(str(src))
+    stream = b"".join(wire.frames(str(src), entries, range(len(entries))))
+    for cut in range(1, len(stream)):
+        dst = tmp_path / f"d{cut}"
+        dst.mkdir()
+        dec = wire.Decoder(str(dst), entries, wire.Index(None))
+        dec.feed(stream[:cut])
+        dec.feed(stream[cut:])
+        assert dec.done, cut
+        assert (dst / "b").read_bytes() == b"tiny"
+
+
+def test_mirror_prunes_folders_it_emptied(src, tmp_path):
+    dst = tmp_path / "dst"
+    transfer(src, dst)
+    os.unlink(src / "sub dir" / "ünïcödé name.py")
+    os.rmdir(src / "sub dir")
+    (src / "sub dir").write_text("now a file")
+    transfer(src, dst)
+    assert (dst / "sub dir").read_text() == "now a file"
