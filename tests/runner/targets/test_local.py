@@ -243,3 +243,34 @@ def test_the_local_ssh_server_comes_back_after_it_died(trainrig, tmp_path, state
         assert record(state_home, "phoenix-none")["local_server_pid"] != pid
     finally:
         assert trainrig("down", "phoenix-none").code == 0
+
+
+def test_the_deadline_also_ends_a_hanging_install_script(trainrig, tmp_path):
+    code = make_code(tmp_path / "hangs", 'print("never", flush=True)\n', **{"install.sh": "sleep 300\n"})
+    t0 = time.monotonic()
+    done = trainrig("run", str(code), "--dataset-name", "none", "--max-runtime", "2s", "--outputs", str(tmp_path / "out"))
+    assert done.code == 1, done.err
+    assert "timed_out: the max runtime of 2s was reached" in done.err
+    assert time.monotonic() - t0 < 60 and "never" not in done.out
+    assert manifest(only_folder(tmp_path / "out"))["outcome"] == "timed_out"
+
+
+def test_processes_the_training_leaves_behind_are_ended(trainrig, tmp_path):
+    import os
+
+    marker = f"trainrig-leftover-{os.getpid()}"
+    code = make_code(tmp_path / "leaves", f"""
+        import subprocess
+        subprocess.Popen(["sleep", "300"], env={{"MARK": "{marker}"}})
+        print("started a helper and left", flush=True)
+    """)
+    done = trainrig("run", str(code), "--dataset-name", "none", "--outputs", str(tmp_path / "out"))
+    assert done.code == 0, done.err
+    ours = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if f"MARK={marker}".encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0") and alive(int(pid)):
+                ours.append(pid)
+        except OSError:
+            continue
+    assert ours == []
