@@ -120,7 +120,10 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
     run_id = check_run_id(a.run) if hasattr(a, "run") else None
     console.run_id = run_id or ""
     if a.cmd == "start":
-        return _outcome_exit(asyncio.run(life.start(run_id, follow_log=not a.no_follow)), console)
+        status = asyncio.run(life.start(run_id, follow_log=not a.no_follow))
+        if a.no_follow:
+            console.say(f"the training runs: `trainrig logs {run_id} -f` follows it, `trainrig status {run_id}` tells where it is.")
+        return _outcome_exit(status, console)
     if a.cmd == "logs":
         if a.follow:
             return _outcome_exit(asyncio.run(life.follow_logs(run_id, 0)), console)
