@@ -22,6 +22,12 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
     return time.perf_counter() - t0
 
 
+def timed_output(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return time.perf_counter() - t0, out
+
+
 def time_to_first_line(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
     """Seconds from starting `cmd` to the first line on its stdout; then waits for it to end."""
     t0 = time.perf_counter()
