@@ -16,7 +16,7 @@ import asyncssh
 from infra.spec import RunSpec
 from runner import ssh, tools, transfer
 from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
-from runner.events import EventSink, Notice, PhaseChanged, StatusChanged, ignore
+from runner.events import EventSink, LogChunk, Notice, PhaseChanged, StatusChanged, ignore
 from runner.follow import follow
 from runner.ignore import IgnoreRules
 from runner.journal import HOLDS_RESOURCES, Journal, RunRecord
@@ -177,8 +177,10 @@ class Lifecycle:
         shown = 0  # phases of the machine's status already reported
 
         def on_event(event):  # type: ignore[no-untyped-def]
-            nonlocal shown, last_news
+            nonlocal shown, last_news, offset
             last_news = time.monotonic()
+            if isinstance(event, LogChunk):
+                offset = event.offset + len(event.data)  # a reconnect resumes right after it
             if isinstance(event, StatusChanged):
                 # Every phase once, in order, even those that came and went between two looks.
                 if len(event.status.phases) < shown:

@@ -274,3 +274,25 @@ def test_processes_the_training_leaves_behind_are_ended(trainrig, tmp_path):
         except OSError:
             continue
     assert ours == []
+
+
+def test_following_survives_the_connection_dying_mid_run(trainrig, popen_trainrig, tmp_path, state_home):
+    import os
+
+    code = make_code(tmp_path / "flaky", """
+        import time
+        for i in range(40):
+            print(f"row {i}", flush=True)
+            time.sleep(0.1)
+    """)
+    assert trainrig("up", str(code), "--dataset-name", "none").code == 0
+    try:
+        p = popen_trainrig("start", "flaky-none")
+        assert p.stdout.readline() == "row 0\n"
+        os.kill(record(state_home, "flaky-none")["local_server_pid"], signal.SIGKILL)  # the connection dies
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "reconnecting, the training goes on" in err
+        assert "row 0\n" + out == "".join(f"row {i}\n" for i in range(40))
+    finally:
+        trainrig("down", "flaky-none")
