@@ -63,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("download", help="download outputs and logs into <outputs>/<UTC>_<code>_<dataset>/")
     dl.add_argument("run")
     dl.add_argument("--outputs", default="outputs")
+    ds = sub.add_parser("dataset", help="upload or download a dataset folder to or from a bucket (gs://, s3://)")
+    ds_sub = ds.add_subparsers(dest="dataset_cmd", required=True, metavar="ACTION")
+    ds_push = ds_sub.add_parser("push", help="upload a local folder to a bucket location, only what changed")
+    ds_push.add_argument("folder")
+    ds_push.add_argument("uri", help="gs://bucket/path or s3://bucket/path (or another folder)")
+    ds_pull = ds_sub.add_parser("pull", help="download a bucket location into a local folder, only what changed")
+    ds_pull.add_argument("uri")
+    ds_pull.add_argument("folder")
+    for p_ in (ds_push, ds_pull):
+        p_.add_argument("--delete", action="store_true", help="also delete what the source no longer has")
     down = sub.add_parser("down", help="destroy everything the run created")
     down.add_argument("run")
     down.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -98,6 +108,9 @@ def _outcome_exit(status, console) -> int:  # type: ignore[no-untyped-def]
 
 def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
     import asyncio
+
+    if a.cmd == "dataset":
+        return _dataset(a, console)
 
     from infra.names import check_run_id
     from runner.lifecycle import Lifecycle
@@ -162,6 +175,26 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         asyncio.run(life.down(run_id))
         return EXIT_OK
     raise AssertionError(a.cmd)
+
+
+def _dataset(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
+    from runner.datasets import pull_dataset, push_dataset
+
+    if a.dataset_cmd == "push":
+        done = push_dataset(a.folder, a.uri, delete=a.delete, on_event=console)
+        what = f"{a.folder} -> {a.uri}"
+    else:
+        done = pull_dataset(a.uri, a.folder, delete=a.delete, on_event=console)
+        what = f"{a.uri} -> {a.folder}"
+    r = done.result
+    console.end_progress()
+    if r.files_copied == 0 and r.deleted == 0:
+        console.say(f"{what}: unchanged ({r.files_total} files), nothing transferred ({done.seconds:.2f}s)")
+    else:
+        rate = r.bytes_copied / done.seconds / 1e6 if done.seconds else 0.0
+        console.say(f"{what}: {r.files_copied} of {r.files_total} files transferred ({r.bytes_copied / 1e6:.1f} MB, "
+                    f"{rate:.1f} MB/s)" + (f", {r.deleted} deleted" if r.deleted else ""))
+    return EXIT_OK
 
 
 def _ls_row(r) -> dict:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ class Console:
         self.tty = sys.stderr.isatty()
         self._bar_open = False
         self._bar_start: dict[str, float] = {}
+        self._last_draw = 0.0
 
     def say(self, text: str) -> None:
         """One line for the person on stderr (closes an open progress bar first)."""
@@ -57,9 +58,21 @@ class Console:
         elif isinstance(event, Progress):
             self._progress(event)
 
+    def end_progress(self) -> None:
+        if self._bar_open:
+            sys.stderr.write("\n")
+            self._bar_open = False
+
     def _progress(self, p: Progress) -> None:
         start = self._bar_start.setdefault(p.label, time.monotonic())
         rate = p.bytes_done / max(time.monotonic() - start, 1e-3)
+        if not p.bytes_total:  # a streamed sync: the total is not known in advance
+            if self.tty and time.monotonic() - self._last_draw > 0.1:
+                self._last_draw = time.monotonic()
+                sys.stderr.write(f"\r    {p.label:8} {_size(p.bytes_done)} {p.files_total} files {_size(rate)}/s ")
+                sys.stderr.flush()
+                self._bar_open = True
+            return
         frac = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
         width = 30
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))

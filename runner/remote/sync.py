@@ -1,0 +1,221 @@
+"""One sync for folders, S3 and GCS: push a local folder to a location, or pull one into a folder.
+
+Incremental: an object is copied when it is missing or differs in size or checksum (MD5, S3's
+multipart ETag, GCS's CRC32C; between two folders size and modification time). Checksums of local
+files are cached by (size, mtime) beside the caller's state, so an unchanged re-sync reads no file.
+Listings are streamed and merged in key order; transfers run in a bounded pool of threads, so memory
+does not grow with the number of files. An interrupted sync run again redoes only what had not
+finished. Deletions are propagated only with `delete=True`.
+"""
+
+import base64
+import json
+import os
+import threading
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from . import wire
+from .stores.base import S3_PART, ObjectInfo, md5_file, s3_multipart_etag
+
+WORKERS = 16
+
+
+@dataclass
+class SyncResult:
+    files_total: int = 0
+    files_copied: int = 0
+    bytes_copied: int = 0
+    deleted: int = 0
+
+
+class LocalIndex:
+    """Checksums of local files, keyed by path and valid while size and mtime are unchanged."""
+
+    def __init__(self, path):
+        self.path = path
+        self._lock = threading.Lock()
+        self.files = {}
+        if path and os.path.exists(path):
+            try:
+                with open(path) as f:
+                    self.files = json.load(f)
+            except ValueError:
+                self.files = {}  # a damaged cache only costs a re-read
+
+    def get(self, rel, size, mtime_ns, kind):
+        rec = self.files.get(rel)
+        if rec and rec.get("size") == size and rec.get("mtime_ns") == mtime_ns:
+            return rec.get(kind)
+        return None
+
+    def put(self, rel, size, mtime_ns, **sums):
+        with self._lock:
+            rec = self.files.get(rel)
+            if not rec or rec.get("size") != size or rec.get("mtime_ns") != mtime_ns:
+                rec = self.files[rel] = {"size": size, "mtime_ns": mtime_ns}
+            rec.update({k: v for k, v in sums.items() if v})
+
+    def save(self):
+        if not self.path:
+            return
+        with self._lock:
+            tmp = "%s.%d.tmp" % (self.path, os.getpid())
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            with open(tmp, "w") as f:
+                json.dump(self.files, f, separators=(",", ":"))
+            os.replace(tmp, self.path)
+
+
+def _crc32c(path):
+    import google_crc32c  # comes with google-cloud-storage; only GCS objects need it
+
+    c = google_crc32c.Checksum()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            c.update(block)
+    return base64.b64encode(c.digest()).decode()
+
+
+def _same(root, e, obj, index):
+    """Does local entry `e` hold the same bytes as object `obj`?"""
+    if e.size != obj.size:
+        return False
+    if obj.mtime_ns is not None:
+        return obj.mtime_ns == e.mtime_ns
+    path = os.path.join(root, *e.path.split("/"))
+    if obj.md5:
+        kind, value, compute = "md5", obj.md5, md5_file
+    elif obj.s3_multipart_etag:
+        parts = int(obj.s3_multipart_etag.rsplit("-", 1)[1])
+        kind, value, compute = "etag", obj.s3_multipart_etag, lambda p: s3_multipart_etag(p, parts)
+    elif obj.crc32c:
+        kind, value, compute = "crc32c", obj.crc32c, _crc32c
+    else:
+        return False
+    known = index.get(e.path, e.size, e.mtime_ns, kind)
+    if known is None:
+        known = compute(path)
+        index.put(e.path, e.size, e.mtime_ns, **{kind: known})
+    return known == value
+
+
+def _merge(local_entries, remote_objects):
+    """Pairs (local entry or None, remote object or None) in key order; both inputs sorted."""
+    local_iter = iter(local_entries)
+    remote_iter = iter(remote_objects)
+    le, ro = next(local_iter, None), next(remote_iter, None)
+    while le is not None or ro is not None:
+        lk = le.path.encode() if le is not None else None
+        rk = ro.rel.encode() if ro is not None else None
+        if rk is None or (lk is not None and lk < rk):
+            yield le, None
+            le = next(local_iter, None)
+        elif lk is None or rk < lk:
+            yield None, ro
+            ro = next(remote_iter, None)
+        else:
+            yield le, ro
+            le, ro = next(local_iter, None), next(remote_iter, None)
+
+
+class _Pool:
+    """A thread pool with a bounded number of tasks in flight (memory stays flat)."""
+
+    def __init__(self, workers):
+        self.ex = ThreadPoolExecutor(workers)
+        self.limit = workers * 4
+        self.pending = set()
+
+    def submit(self, fn, *args):
+        if len(self.pending) >= self.limit:
+            self._reap(FIRST_COMPLETED)
+        self.pending.add(self.ex.submit(fn, *args))
+
+    def _reap(self, when):
+        done, self.pending = wait(self.pending, return_when=when)
+        for f in done:
+            f.result()  # re-raise the first failure
+
+    def finish(self):
+        self._reap(ALL_COMPLETED)
+
+    def close(self):
+        """Cancel what has not started, wait for what has (after a failure or an interrupt)."""
+        self.ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _local_entries(root, skip=None):
+    entries = wire.scan(root, skip)
+    entries.sort(key=lambda e: e.path.encode())
+    return entries
+
+
+def push(local_root, store, index_path=None, delete=False, progress=None, workers=WORKERS, skip=None):
+    """Make `store` hold what `local_root` holds. `progress(bytes, files)` is called as work is done."""
+    index = LocalIndex(index_path)
+    result = SyncResult()
+    lock = threading.Lock()
+
+    def send(e):
+        path = os.path.join(local_root, *e.path.split("/"))
+        store.upload(path, e.path, e.size)
+        # Remember the checksum the store will report, so the next sync reads nothing.
+        if e.size < S3_PART or store.location.scheme != "s3":
+            index.put(e.path, e.size, e.mtime_ns, md5=md5_file(path))
+        with lock:
+            result.files_copied += 1
+            result.bytes_copied += e.size
+            if progress:
+                progress(result.bytes_copied, result.files_copied)
+
+    pool = _Pool(workers)
+    try:
+        for e, obj in _merge(_local_entries(local_root, skip), store.objects()):
+            if e is not None:
+                result.files_total += 1
+                if obj is None or not _same(local_root, e, obj, index):
+                    pool.submit(send, e)
+            elif delete:
+                pool.submit(store.delete, obj.rel)
+                result.deleted += 1
+        pool.finish()
+    finally:
+        pool.close()
+        index.save()
+    return result
+
+
+def pull(store, local_root, index_path=None, delete=False, progress=None, workers=WORKERS):
+    """Make `local_root` hold what `store` holds (files only there stay unless `delete`)."""
+    index = LocalIndex(index_path)
+    result = SyncResult()
+    lock = threading.Lock()
+    os.makedirs(local_root, exist_ok=True)
+
+    def fetch(obj):
+        path = wire.safe_join(local_root, obj.rel)
+        store.download(obj.rel, path)
+        st = os.stat(path)
+        index.put(obj.rel, st.st_size, st.st_mtime_ns, md5=obj.md5, etag=obj.s3_multipart_etag, crc32c=obj.crc32c)
+        with lock:
+            result.files_copied += 1
+            result.bytes_copied += obj.size
+            if progress:
+                progress(result.bytes_copied, result.files_copied)
+
+    pool = _Pool(workers)
+    try:
+        for e, obj in _merge(_local_entries(local_root), store.objects()):
+            if obj is not None:
+                result.files_total += 1
+                if e is None or not _same(local_root, e, obj, index):
+                    pool.submit(fetch, obj)
+            elif delete:
+                os.unlink(os.path.join(local_root, *e.path.split("/")))
+                result.deleted += 1
+        pool.finish()
+    finally:
+        pool.close()
+        index.save()
+    return result
