@@ -47,9 +47,9 @@ except OSError:
 def bundle() -> tuple[str, dict[str, str]]:
     """(version hash, {path in tools folder: text})."""
     files = {}
-    for path in sorted(REMOTE_SRC.glob("*.py")):
-        text = path.read_text()
-        files["launch.py" if path.name == "launch.py" else f"{PACKAGE}/{path.name}"] = text
+    for path in sorted(REMOTE_SRC.rglob("*.py")):
+        rel = path.relative_to(REMOTE_SRC).as_posix()
+        files["launch.py" if rel == "launch.py" else f"{PACKAGE}/{rel}"] = path.read_text()
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
     return digest, files
 

@@ -1,0 +1,78 @@
+"""`trainrig dataset push/pull` through the real command line, against moto's S3 server and the GCS emulator."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from tests.buckets import gcs_emulator, moto_s3
+
+
+@pytest.fixture(scope="module")
+def bucket_env():
+    with moto_s3() as s3_env, gcs_emulator() as gcs_env:
+        yield {**s3_env, **gcs_env}
+
+
+@pytest.fixture
+def buckets(bucket_env, env):  # type: ignore[no-untyped-def]
+    env.update(bucket_env)
+    names = {}
+    old = {k: os.environ.get(k) for k in bucket_env}
+    os.environ.update(bucket_env)
+    try:
+        import boto3
+
+        from runner.remote.stores.gcs import client
+
+        names["s3"] = f"trainrig-cli-{uuid.uuid4().hex[:8]}"
+        boto3.client("s3").create_bucket(Bucket=names["s3"])
+        names["gs"] = f"trainrig-cli-{uuid.uuid4().hex[:8]}"
+        client().create_bucket(names["gs"])
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return names
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_push_then_unchanged_push_then_pull(trainrig, buckets, tmp_path, scheme):
+    src = tmp_path / "beer"
+    (src / "train").mkdir(parents=True)
+    for i in range(30):
+        (src / "train" / f"img {i}.jpg").write_bytes(os.urandom(1000 + i))
+    uri = f"{scheme}://{buckets[scheme]}/beer"
+    first = trainrig("dataset", "push", str(src), uri)
+    assert first.code == 0, first.err
+    assert "30 of 30 files transferred" in first.err
+    second = trainrig("dataset", "push", str(src), uri)
+    assert second.code == 0 and "unchanged (30 files), nothing transferred" in second.err
+    pulled = trainrig("dataset", "pull", uri, str(tmp_path / "back"))
+    assert pulled.code == 0, pulled.err
+    assert sorted(p.name for p in (tmp_path / "back" / "train").iterdir()) == sorted(p.name for p in (src / "train").iterdir())
+
+
+def test_bad_locations_and_missing_buckets_are_exit_2(trainrig, buckets, tmp_path):
+    (tmp_path / "d").mkdir()
+    for args, expected in [
+        (["push", str(tmp_path / "d"), "s3://Bad_Bucket/x"], "not a valid bucket name"),
+        (["push", str(tmp_path / "d"), f"s3://trainrig-missing-{uuid.uuid4().hex[:6]}/x"], "does not exist"),
+        (["pull", f"gs://trainrig-missing-{uuid.uuid4().hex[:6]}/x", str(tmp_path / "e")], "does not exist"),
+        (["push", str(tmp_path / "nope"), f"s3://{buckets['s3']}/x"], "does not exist"),
+    ]:
+        done = trainrig("dataset", *args)
+        assert done.code == 2, (args, done.err)
+        assert expected in done.err.strip().splitlines()[-1]
+
+
+def test_missing_aws_credentials_are_named(trainrig, env, bucket_env, tmp_path):
+    (tmp_path / "d").mkdir()
+    env.update({k: v for k, v in bucket_env.items() if k == "AWS_ENDPOINT_URL"})
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(k, None)
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true")
+    done = trainrig("dataset", "push", str(tmp_path / "d"), "s3://some-bucket/x")
+    assert done.code == 2 and "no AWS credentials found" in done.err
