@@ -72,6 +72,7 @@ class RunSpec:
     host: SshHost | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
+    output_store: str | None = None  # gs://... or s3://...: the run's outputs go to <store>/<run id>/
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -90,6 +91,20 @@ class RunSpec:
         d["env"] = tuple(tuple(kv) for kv in d.get("env") or ())
         d["host"] = SshHost(**d["host"]) if d.get("host") else None
         return cls(**d)
+
+
+_BUCKET_URI = re.compile(r"^(gs|s3)://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(/[^\s]*)?$")
+
+
+def is_bucket(uri: str | None) -> bool:
+    return bool(uri) and "://" in uri  # type: ignore[operator]
+
+
+def _bucket_uri(uri: str, option: str) -> str:
+    m = _BUCKET_URI.match(uri)
+    if not m or "//" in (m.group(3) or "")[1:] or any(p in (".", "..") for p in (m.group(3) or "").split("/")):
+        raise BadInput(f"{option} {uri!r} is not a bucket location: write it as gs://BUCKET/PATH or s3://BUCKET/PATH.")
+    return uri.rstrip("/")
 
 
 def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
@@ -155,6 +170,7 @@ def build_spec(
     host: str | None = None,
     identity_file: str | None = None,
     known_hosts: str | None = None,
+    output_store: str | None = None,
 ) -> RunSpec:
     """Check everything that can be checked on this computer; raise BadInput with one sentence."""
     code_dir = Path(code).expanduser()
@@ -174,13 +190,14 @@ def build_spec(
     dataset_path = None
     if dataset is not None:
         if "://" in dataset:
-            raise BadInput(
-                f"--dataset {dataset}: bucket datasets (gs://, s3://) are not supported yet; give a local folder."
-            )
-        d = Path(dataset).expanduser()
-        if not d.is_dir():
-            raise BadInput(f"the dataset folder {dataset} does not exist: give an existing folder or a bucket URI.")
-        dataset_path = str(d.resolve())
+            dataset_path = _bucket_uri(dataset, "--dataset")
+        else:
+            d = Path(dataset).expanduser()
+            if not d.is_dir():
+                raise BadInput(f"the dataset folder {dataset} does not exist: give an existing folder or a bucket URI.")
+            dataset_path = str(d.resolve())
+    if output_store is not None:
+        output_store = _bucket_uri(output_store, "--output-store")
     if install_script is not None:
         inside = (code_dir / install_script).resolve()
         if not inside.is_relative_to(code_dir) or not inside.is_file():
@@ -212,6 +229,7 @@ def build_spec(
         host=ssh_host,
         identity_file=str(Path(identity_file).expanduser().resolve()) if identity_file else None,
         known_hosts=str(Path(known_hosts).expanduser().resolve()) if known_hosts else None,
+        output_store=output_store,
         notes=notes,
     )
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import asyncssh
 
-from infra.spec import RunSpec
+from infra.spec import RunSpec, is_bucket
 from runner import ssh, tools, transfer
+from runner.buckets import check_run_buckets, fetch_outputs, output_location, tool_packages
 from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
 from runner.events import EventSink, LogChunk, Notice, PhaseChanged, StatusChanged, ignore
 from runner.follow import follow
@@ -87,6 +88,7 @@ class Lifecycle:
                         f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
                         f"`trainrig down {rid}` destroys it first."
                     )
+            await asyncio.to_thread(check_run_buckets, spec)
             record = RunRecord(spec=spec)
             target = get_target(spec.target)
             self._phase(record, "provisioning", f"target {spec.target}")
@@ -117,7 +119,7 @@ class Lifecycle:
                             IgnoreRules(spec.code_path).skip, "code", self.emit)
         ]
         self._phase(record, "uploading code", spec.code_path)
-        if spec.dataset:
+        if spec.dataset and not is_bucket(spec.dataset):
             self._phase(record, "uploading dataset", spec.dataset)
             uploads.append(
                 transfer.upload(conn, machine, spec.dataset, f"{run_dir}/dataset", f"{run_dir}/.dataset.index.json",
@@ -130,14 +132,17 @@ class Lifecycle:
                                  + (f", removed {r.deleted}" if r.deleted else "")))
             else:
                 self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent"))
+        python = await self._tool_python(conn, record, machine)
+        out = output_location(spec)
         config = SupervisorConfig(
             run_id=rid, venv_cache=machine.venv_cache, module=spec.entry.module, command=list(spec.entry.command),
             env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
             sync_interval_s=spec.sync_interval_s, shutdown_after=machine.shutdown_after,
+            dataset_uri=spec.dataset if is_bucket(spec.dataset) else None, output_uri=str(out) if out else None,
         )
         args = ["launch", run_dir] + (["follow"] if follow_log else [])
         # The tools were checked by the uploads above (same connection), so no retry is needed here.
-        proc = await tools.open_process(conn, machine, args)
+        proc = await tools.open_process(conn, machine, args, python)
         proc.stdin.write(config.to_json().encode())
         proc.stdin.write_eof()
         line = await proc.stdout.readline()
@@ -155,6 +160,18 @@ class Lifecycle:
             await proc.wait()
             return record.log_offset, None
         return record.log_offset, proc
+
+    async def _tool_python(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine) -> str | None:
+        """With buckets, the supervisor runs in the machine's tool venv (cloud clients, no credentials)."""
+        packages = tool_packages(record.spec)
+        if not packages:
+            return None
+        self._phase(record, "preparing tools", ", ".join(packages))
+        reply = json.loads(await tools.call(conn, machine, ["toolenv", machine.venv_cache, *packages]))
+        if "error" in reply:
+            tail = "; ".join(reply.get("tail", [])[-3:])
+            raise RemoteFailed(f"could not install {', '.join(packages)} on the machine: {reply['error']} ({tail})")
+        return reply["python"]
 
     async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
         record = self._live(run_id)
@@ -262,6 +279,8 @@ class Lifecycle:
     # -- download / down ------------------------------------------------------------------------
     async def download(self, run_id: str, outputs_root: Path) -> Path:
         record = self.journal.load(run_id)
+        if record.spec.output_store:
+            return await self._download_from_bucket(record, outputs_root)
         if record.state not in ("up", "started", "finished") or record.machine is None:
             where = f"; earlier downloads: {', '.join(record.downloads)}" if record.downloads else ""
             raise BadInput(f"run {run_id} is {record.state}, there is no machine to download from{where}.")
@@ -278,6 +297,21 @@ class Lifecycle:
             self._phase(record, "collecting", str(folder))
             outputs = await transfer.download(conn, machine, f"{run_dir}/store/outputs", folder / "outputs", "outputs", self.emit)
             logs = await transfer.download(conn, machine, f"{run_dir}/store/logs", folder / "logs", "logs", self.emit)
+        return self._downloaded(run_id, folder, status, outputs, logs)
+
+    async def _download_from_bucket(self, record: RunRecord, outputs_root: Path) -> Path:
+        """From the run's output bucket: needs no machine, so it works after `down` too."""
+        folder = outputs_root / folder_name(record)
+        self._phase(record, "collecting", f"{output_location(record.spec)} -> {folder}")
+        status, outputs, logs = await asyncio.to_thread(fetch_outputs, record.spec, folder, self.emit)
+        if status is None:
+            raise BadInput(f"run {record.run_id} has synced nothing to {output_location(record.spec)} yet: `trainrig start` it first.")
+        if not status.done:
+            self.emit(Notice(f"the training is still running: downloading its last sync ({status.last_sync_at or 'none yet'})"))
+        return self._downloaded(record.run_id, folder, status, outputs, logs)
+
+    def _downloaded(self, run_id: str, folder: Path, status: Status | None, outputs: transfer.TransferResult,
+                    logs: transfer.TransferResult) -> Path:
         record = self.journal.load(run_id)
         record.downloads.append(str(folder))
         self.journal.save(record)

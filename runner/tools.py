@@ -68,10 +68,11 @@ async def install(conn: asyncssh.SSHClientConnection, machine: Machine) -> None:
         )
 
 
-def command(machine: Machine, args: list[str]) -> str:
-    """Shell text that runs a tools command, or exits MISSING when the tools are not there yet."""
+def command(machine: Machine, args: list[str], python: str | None = None) -> str:
+    """Shell text that runs a tools command (with `python`, default the machine's), or exits
+    MISSING when the tools are not there yet."""
     launch = f"{tools_dir(machine)}/launch.py"
-    return f"test -f {shlex.quote(launch)} || exit {MISSING}; exec {shlex.join([machine.python, launch, *args])}"
+    return f"test -f {shlex.quote(launch)} || exit {MISSING}; exec {shlex.join([python or machine.python, launch, *args])}"
 
 
 async def call(conn: asyncssh.SSHClientConnection, machine: Machine, args: list[str], stdin: bytes | None = None) -> bytes:
@@ -95,13 +96,15 @@ class ToolsMissing(Exception):
     """The tools folder of this version is not on the machine (trainrig was upgraded since `up`)."""
 
 
-async def open_process(conn: asyncssh.SSHClientConnection, machine: Machine, args: list[str]) -> asyncssh.SSHClientProcess:
+async def open_process(
+    conn: asyncssh.SSHClientConnection, machine: Machine, args: list[str], python: str | None = None
+) -> asyncssh.SSHClientProcess:
     """Start a streaming tools command (transfers, follow), binary in both directions.
 
     Optimistic: no round trip to check for the tools first. A caller whose process ends without
     output calls `check_missing`, and `with_tools` installs them and tries again.
     """
-    return await conn.create_process(command(machine, args), encoding=None)
+    return await conn.create_process(command(machine, args, python), encoding=None)
 
 
 async def check_missing(proc: asyncssh.SSHClientProcess) -> None:

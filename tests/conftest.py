@@ -94,3 +94,29 @@ def manifest(folder: Path) -> dict:
 
 def record(state_home: Path, run_id: str) -> dict:
     return json.loads((state_home / "runs" / run_id / "record.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def bucket_servers():  # type: ignore[no-untyped-def]
+    """moto's S3 server and the GCS emulator for the whole session; their settings go into this
+    process's environment (the storage clients here cache their connections) and so into every
+    `trainrig` the tests start."""
+    from tests.buckets import environment, gcs_emulator, moto_s3
+
+    with moto_s3() as s3_env, gcs_emulator() as gcs_env, environment({**s3_env, **gcs_env}):
+        yield {**s3_env, **gcs_env}
+
+
+def make_bucket(scheme: str) -> str:
+    import uuid
+
+    name = f"trainrig-test-{uuid.uuid4().hex[:10]}"
+    if scheme == "s3":
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=name)
+    else:
+        from runner.remote.stores.gcs import client
+
+        client().create_bucket(name)
+    return name

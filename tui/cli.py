@@ -22,7 +22,9 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("code", help="folder with your training code (requirements.txt and install.sh are used when present)")
     p.add_argument("--code-name", help="name of the code (default: the folder's name); lowercase, digits, hyphens")
     p.add_argument("--dataset-name", help="name of the dataset; the run id is <code-name>-<dataset-name>")
-    p.add_argument("--dataset", help="local dataset folder, uploaded incrementally (optional)")
+    p.add_argument("--dataset", help="dataset: a local folder (uploaded incrementally) or gs://... / s3://... (pulled by the machine)")
+    p.add_argument("--output-store", help="gs://BUCKET/PATH or s3://BUCKET/PATH: outputs and logs are synced to PATH/<run id>/ "
+                   "(default: a folder on the machine)")
     entry = p.add_mutually_exclusive_group()
     entry.add_argument("--module", help="run `python -m MODULE --dataset_directory D --output_directory O --logs_directory L`")
     entry.add_argument("--command", help="run this command line instead (split like a shell would, not run by one)")
@@ -87,7 +89,7 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
         code=a.code, code_name=a.code_name, dataset_name=a.dataset_name, dataset=a.dataset, module=a.module,
         command=a.command, env=a.env, target=a.target, max_runtime_s=parse_duration(a.max_runtime, "--max-runtime"),
         sync_interval_s=parse_duration(a.sync_interval, "--sync-interval"), install_script=a.install_script,
-        host=a.host, identity_file=a.identity, known_hosts=a.known_hosts,
+        host=a.host, identity_file=a.identity, known_hosts=a.known_hosts, output_store=a.output_store,
     )
 
 

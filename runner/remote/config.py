@@ -18,6 +18,8 @@ class SupervisorConfig:
     sync_interval_s: int = 60
     stop_grace_s: int = 15
     shutdown_after: bool = False
+    dataset_uri: Optional[str] = None  # a bucket to pull the dataset from (a local dataset is uploaded)
+    output_uri: Optional[str] = None  # where outputs and logs are synced; None: the run's store/ folder
 
     def to_json(self):
         return json.dumps(asdict(self))

@@ -145,8 +145,24 @@ def remove(run_dir, wait_s):
     return 0
 
 
+def toolenv(cache, packages):
+    """Make sure the tool venv exists; reply with its python (or the pip error)."""
+    from . import toolenv as te
+    from .venv import InstallFailed
+
+    os.makedirs(cache, exist_ok=True)
+    log = os.path.join(os.path.abspath(cache), "tools-install.log")
+    try:
+        _reply({"python": te.ensure(os.path.abspath(cache), packages, log)})
+    except InstallFailed as e:
+        _reply({"error": str(e), "tail": e.tail})
+    return 0
+
+
 def main(argv):
     cmd, args = argv[0], argv[1:]
+    if cmd == "toolenv":
+        return toolenv(args[0], args[1:])
     if cmd == "receive":
         receive(args[0], args[1], mirror=args[2] == "mirror")
         return 0

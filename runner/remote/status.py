@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-PHASES = ("preparing", "installing", "training", "syncing", "finished")
+PHASES = ("preparing", "pulling dataset", "installing", "training", "syncing", "finished")
 OUTCOMES = ("succeeded", "failed", "install_failed", "timed_out", "stopped", "lost")
 
 
@@ -56,6 +56,7 @@ class Status:
     venv_reused: Optional[bool] = None
     install_tail: List[str] = field(default_factory=list)
     last_sync_at: str = ""
+    output_location: str = ""
     sync_error: str = ""
     machine: MachineFacts = field(default_factory=MachineFacts)
 

@@ -17,7 +17,9 @@ import traceback
 from . import facts, venv
 from .config import RunLayout, SupervisorConfig
 from .status import Status, now_iso, write_status
-from .store import FolderStore
+from .location import Location, parse_location
+from .stores import StoreError, open_store
+from .sync import pull, push
 from .wire import Index
 
 
@@ -26,7 +28,9 @@ class Supervisor:
         self.layout = layout
         self.config = config
         self.status = Status(run_id=config.run_id, supervisor_pid=os.getpid(), started_at=now_iso())
-        self.store = FolderStore(layout.store)
+        self.output = parse_location(config.output_uri) if config.output_uri else Location("file", "", layout.store)
+        self.status.output_location = str(self.output)
+        self._stores = {}
         self._lock = threading.RLock()  # re-entered when SIGTERM lands while saving
         self._child = None
         self._stop_reason = None  # "stopped" or "timed_out"
@@ -117,20 +121,55 @@ class Supervisor:
             pass
 
     # -- syncing --------------------------------------------------------------------------------
+    def _store(self, name):
+        if name not in self._stores:
+            self._stores[name] = open_store(self.output.child(name) if name else self.output)
+        return self._stores[name]
+
     def _sync_all(self):
+        """Outputs and logs to the output location (only what changed), then the status beside them."""
+        L = self.layout
         try:
-            self.store.sync(self.layout.outputs, "outputs")
-            self.store.sync(self.layout.logs, "logs")
+            for name, folder in (("outputs", L.outputs), ("logs", L.logs)):
+                push(folder, self._store(name), os.path.join(L.dir, ".sync-%s.json" % name), workers=8)
             self.status.last_sync_at = now_iso()
             self.status.sync_error = ""
-        except OSError as e:
+        except (OSError, StoreError) as e:
             self.status.sync_error = str(e)
             self.note("sync failed: %s" % e)
+        self._push_status()
+
+    def _push_status(self):
+        """status.json beside the outputs, so a download needs no machine (it may be gone)."""
+        try:
+            self.save()
+            self._store("").upload(self.layout.status, "status.json", os.path.getsize(self.layout.status))
+        except (OSError, StoreError) as e:
+            self.note("could not copy the status to %s: %s" % (self.output, e))
+
+    def _pull_dataset(self):
+        self.enter("pulling dataset")
+        L = self.layout
+        index = os.path.join(L.dir, ".sync-dataset.json")
+        result = pull(open_store(parse_location(self.config.dataset_uri)), L.dataset, index)
+        self.status.dataset_hash = self._tree_hash(index)
+        self.note("dataset: %d of %d files pulled" % (result.files_copied, result.files_total))
+
+    @staticmethod
+    def _tree_hash(index_path):
+        import hashlib
+        import json
+
+        with open(index_path) as f:
+            files = json.load(f)
+        h = hashlib.sha256()
+        for rel in sorted(files):
+            h.update(("%s\0%s\n" % (rel, files[rel].get("md5") or files[rel].get("etag") or files[rel].get("crc32c"))).encode())
+        return h.hexdigest()
 
     def _sync_loop(self):
         while not self._sync_stop.wait(self.config.sync_interval_s):
             self._sync_all()
-            self.save()
 
     # -- the run --------------------------------------------------------------------------------
     def _env(self, venv_dir):
@@ -220,6 +259,8 @@ class Supervisor:
             for folder, attr in ((L.code, "code_hash"), (L.dataset, "dataset_hash")):
                 index = Index(L.index(folder))
                 setattr(self.status, attr, index.tree_hash() if index.files else "")
+            if self.config.dataset_uri:
+                self._pull_dataset()
             self.enter("installing")
             venv_dir = self._install()
             rc = None
@@ -228,6 +269,9 @@ class Supervisor:
                 sync.start()
                 rc = self._train(venv_dir)
             self._finish_outcome(self._stop_reason, rc)
+        except StoreError as e:
+            self.status.outcome, self.status.reason = "failed", "could not pull the dataset: %s" % e
+            self.status.ended_at = now_iso()
         except venv.InstallFailed as e:
             if self._stop_reason is not None:  # pip ended because we stopped it
                 self._finish_outcome(self._stop_reason, None)
@@ -249,6 +293,7 @@ class Supervisor:
         if sync.is_alive():
             sync.join()  # never two syncs of the same files at once
         for step in (lambda: self.enter("syncing"), self._sync_all, lambda: self.enter("finished"),
+                     self._push_status,
                      lambda: self.note("outcome: %s %s" % (self.status.outcome, self.status.reason))):
             try:
                 step()

@@ -16,7 +16,7 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ThreadPoolExecuto
 from dataclasses import dataclass
 
 from . import wire
-from .stores.base import S3_PART, ObjectInfo, md5_file, s3_multipart_etag
+from .stores.base import S3_PART, md5_file, s3_multipart_etag
 
 WORKERS = 16
 

@@ -7,34 +7,13 @@ import uuid
 
 import pytest
 
-from tests.buckets import gcs_emulator, moto_s3
-
-
-@pytest.fixture(scope="module")
-def bucket_env():
-    with moto_s3() as s3_env, gcs_emulator() as gcs_env:
-        yield {**s3_env, **gcs_env}
+from tests.conftest import make_bucket
 
 
 @pytest.fixture
-def buckets(bucket_env, env):  # type: ignore[no-untyped-def]
-    env.update(bucket_env)
-    names = {}
-    old = {k: os.environ.get(k) for k in bucket_env}
-    os.environ.update(bucket_env)
-    try:
-        import boto3
-
-        from runner.remote.stores.gcs import client
-
-        names["s3"] = f"trainrig-cli-{uuid.uuid4().hex[:8]}"
-        boto3.client("s3").create_bucket(Bucket=names["s3"])
-        names["gs"] = f"trainrig-cli-{uuid.uuid4().hex[:8]}"
-        client().create_bucket(names["gs"])
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    return names
+def buckets(bucket_servers, env):  # type: ignore[no-untyped-def]
+    env.update(bucket_servers)  # `env` may have been copied before the servers started
+    return {"s3": make_bucket("s3"), "gs": make_bucket("gs")}
 
 
 @pytest.mark.parametrize("scheme", ["s3", "gs"])
@@ -67,9 +46,9 @@ def test_bad_locations_and_missing_buckets_are_exit_2(trainrig, buckets, tmp_pat
         assert expected in done.err.strip().splitlines()[-1]
 
 
-def test_missing_aws_credentials_are_named(trainrig, env, bucket_env, tmp_path):
+def test_missing_aws_credentials_are_named(trainrig, env, bucket_servers, tmp_path):
     (tmp_path / "d").mkdir()
-    env.update({k: v for k, v in bucket_env.items() if k == "AWS_ENDPOINT_URL"})
+    env.update(bucket_servers)
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(k, None)
     env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"),

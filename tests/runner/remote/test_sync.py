@@ -11,26 +11,12 @@ import pytest
 from runner.remote.location import BadLocation, parse_location
 from runner.remote.stores import StoreError, open_store
 from runner.remote.sync import pull, push
-from tests.buckets import environment, gcs_emulator, moto_s3
+from tests.conftest import make_bucket
 
 
-@pytest.fixture(scope="session")
-def servers():
-    with moto_s3() as s3_env, gcs_emulator() as gcs_env, environment({**s3_env, **gcs_env}):
-        yield
-
-
-def make_bucket(scheme: str) -> str:
-    name = f"trainrig-test-{uuid.uuid4().hex[:10]}"
-    if scheme == "s3":
-        import boto3
-
-        boto3.client("s3").create_bucket(Bucket=name)
-    else:
-        from runner.remote.stores.gcs import client
-
-        client().create_bucket(name)
-    return name
+@pytest.fixture
+def servers(bucket_servers):  # type: ignore[no-untyped-def]
+    return bucket_servers
 
 
 @pytest.fixture(params=["s3", "gs", "file"])

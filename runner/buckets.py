@@ -1,0 +1,79 @@
+"""A run's buckets, seen from this computer: checked before anything starts, and read from at
+download time (so outputs come home even when the machine is gone)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+from infra.spec import RunSpec, is_bucket
+from runner.errors import BadInput, TrainrigError
+from runner.events import EventSink, Progress
+from runner.remote.location import Location, parse_location
+from runner.remote.status import Status
+from runner.remote.stores import StoreError, open_store
+from runner.remote.sync import LocalIndex, pull
+from runner.transfer import TransferResult
+
+PACKAGES = {"s3": "boto3>=1.28", "gs": "google-cloud-storage>=2.10"}
+
+
+def output_location(spec: RunSpec) -> Location | None:
+    return parse_location(spec.output_store).child(spec.run_id) if spec.output_store else None
+
+
+def tool_packages(spec: RunSpec) -> list[str]:
+    """What the machine's tool venv needs for this run's buckets (none: no tool venv)."""
+    schemes = {parse_location(u).scheme for u in (spec.dataset, spec.output_store) if is_bucket(u)}
+    return sorted(PACKAGES[s] for s in schemes)
+
+
+def _as_input_error(e: StoreError, what: str) -> TrainrigError:
+    text = f"{what}: {e}"
+    return BadInput(text) if e.kind in ("missing_bucket", "denied", "no_credentials") else TrainrigError(text)
+
+
+def check_run_buckets(spec: RunSpec) -> None:
+    """Refuse, before anything is created, a bucket that is missing or that we may not use."""
+    try:
+        if is_bucket(spec.dataset):
+            open_store(parse_location(spec.dataset)).check(write=False)  # type: ignore[arg-type]
+        out = output_location(spec)
+        if out is not None:
+            open_store(out).check(write=True)
+    except StoreError as e:
+        raise _as_input_error(e, "a bucket of this run cannot be used") from e
+
+
+def _tree_hash(index: LocalIndex) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(index.files):
+        rec = index.files[rel]
+        h.update(f"{rel}\0{rec.get('md5') or rec.get('etag') or rec.get('crc32c')}\n".encode())
+    return h.hexdigest()
+
+
+def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Status | None, TransferResult, TransferResult]:
+    """Outputs and logs from the run's output bucket into `folder`; with the status stored beside them."""
+    where = output_location(spec)
+    assert where is not None
+    results = []
+    try:
+        for name in ("outputs", "logs"):
+            with tempfile.TemporaryDirectory() as tmp:
+                index_path = str(Path(tmp) / "index.json")
+                r = pull(open_store(where.child(name)), str(folder / name), index_path,
+                         progress=lambda b, f, n=name: on_event(Progress(n, b, 0, f)))
+                results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, _tree_hash(LocalIndex(index_path))))
+        with tempfile.TemporaryDirectory() as tmp:
+            status_file = Path(tmp) / "status.json"
+            try:
+                open_store(where).download("status.json", str(status_file))
+                status = Status.from_dict(json.loads(status_file.read_text()))
+            except StoreError:
+                status = None
+    except StoreError as e:
+        raise _as_input_error(e, f"cannot download from {where}") from e
+    return status, results[0], results[1]
