@@ -80,6 +80,7 @@ class Lifecycle:
     # -- up -------------------------------------------------------------------------------------
     async def up(self, spec: RunSpec) -> RunRecord:
         rid = spec.run_id
+        await asyncio.to_thread(check_run_buckets, spec)  # before anything exists, even a lock
         with self.journal.lock(rid, "up"):
             if self.journal.exists(rid):
                 old = self.journal.load(rid)
@@ -88,7 +89,6 @@ class Lifecycle:
                         f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
                         f"`trainrig down {rid}` destroys it first."
                     )
-            await asyncio.to_thread(check_run_buckets, spec)
             record = RunRecord(spec=spec)
             target = get_target(spec.target)
             self._phase(record, "provisioning", f"target {spec.target}")
