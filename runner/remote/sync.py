@@ -195,7 +195,7 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
 
     def fetch(obj):
         path = wire.safe_join(local_root, obj.rel)
-        store.download(obj.rel, path)
+        store.download(obj.rel, path, obj.size)
         st = os.stat(path)
         index.put(obj.rel, st.st_size, st.st_mtime_ns, md5=obj.md5, etag=obj.s3_multipart_etag, crc32c=obj.crc32c)
         with lock:

@@ -68,7 +68,7 @@ class Store:
     def upload(self, local_path, rel, size):
         raise NotImplementedError
 
-    def download(self, rel, local_path):
+    def download(self, rel, local_path, size=None):
         raise NotImplementedError
 
     def delete(self, rel):

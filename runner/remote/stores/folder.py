@@ -37,7 +37,7 @@ class FolderStore(Store):
         os.utime(tmp, ns=(st.st_mtime_ns, st.st_mtime_ns))
         os.replace(tmp, dst)
 
-    def download(self, rel, local_path):
+    def download(self, rel, local_path, size=None):
         tmp = atomic_target(local_path)
         src = self._path(rel)
         shutil.copyfile(src, tmp)

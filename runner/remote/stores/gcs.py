@@ -78,7 +78,7 @@ class GcsStore(Store):
         except Exception as e:
             raise self._error(e, "write to") from e
 
-    def download(self, rel, local_path):
+    def download(self, rel, local_path, size=None):
         tmp = atomic_target(local_path)
         try:
             self._bucket().blob(self.prefix + rel).download_to_filename(tmp)

@@ -77,14 +77,26 @@ class S3Store(Store):
 
     def upload(self, local_path, rel, size):
         try:
-            client().upload_file(local_path, self.bucket, self.prefix + rel, Config=_transfer_config())
+            if size < S3_PART:
+                # One request: boto3's managed transfer sets up a thread pool per call, which
+                # costs more than a small object's whole transfer.
+                with open(local_path, "rb") as f:
+                    client().put_object(Bucket=self.bucket, Key=self.prefix + rel, Body=f)
+            else:
+                client().upload_file(local_path, self.bucket, self.prefix + rel, Config=_transfer_config())
         except Exception as e:
             raise self._error(e, "write to") from e
 
-    def download(self, rel, local_path):
+    def download(self, rel, local_path, size=None):
         tmp = atomic_target(local_path)
         try:
-            client().download_file(self.bucket, self.prefix + rel, tmp, Config=_transfer_config())
+            if size is not None and size < S3_PART:
+                body = client().get_object(Bucket=self.bucket, Key=self.prefix + rel)["Body"]
+                with open(tmp, "wb") as f:
+                    for chunk in body.iter_chunks(1 << 20):
+                        f.write(chunk)
+            else:
+                client().download_file(self.bucket, self.prefix + rel, tmp, Config=_transfer_config())
         except Exception as e:
             raise self._error(e, "read from") from e
         os.replace(tmp, local_path)
