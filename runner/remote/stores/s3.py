@@ -19,6 +19,24 @@ def client():
     return _client
 
 
+_http = None
+
+
+def http():
+    """A connection pool for small GETs by presigned URL: botocore spends more CPU per request
+    (endpoint rules, signing, parsing) than a small object's transfer takes, and on a small
+    machine that CPU is taken from the transfer itself (benchmarks/s3_pull_vs_awscli.py)."""
+    global _http
+    if _http is None:
+        import urllib3
+        from urllib3.util.retry import Retry
+
+        retry = Retry(total=5, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504), allowed_methods=None)
+        bundle = os.environ.get("AWS_CA_BUNDLE")
+        _http = urllib3.PoolManager(maxsize=32, retries=retry, **({"ca_certs": bundle} if bundle else {}))
+    return _http
+
+
 def _transfer_config():
     from boto3.s3.transfer import TransferConfig
 
@@ -91,15 +109,27 @@ class S3Store(Store):
         tmp = atomic_target(local_path)
         try:
             if size is not None and size < S3_PART:
-                body = client().get_object(Bucket=self.bucket, Key=self.prefix + rel)["Body"]
-                with open(tmp, "wb") as f:
-                    for chunk in body.iter_chunks(1 << 20):
-                        f.write(chunk)
+                self._get_small(rel, tmp, size)
             else:
                 client().download_file(self.bucket, self.prefix + rel, tmp, Config=_transfer_config())
         except Exception as e:
             raise self._error(e, "read from") from e
         os.replace(tmp, local_path)
+
+    def _get_small(self, rel, tmp, size):
+        from botocore.exceptions import ClientError
+
+        # The URL is valid for a minute and never leaves this process.
+        url = client().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self.prefix + rel},
+                                              ExpiresIn=60)
+        reply = http().request("GET", url, preload_content=True)
+        if reply.status != 200:
+            code = {404: "NoSuchKey", 403: "AccessDenied"}.get(reply.status, str(reply.status))
+            raise ClientError({"Error": {"Code": code, "Message": reply.data[:200].decode(errors="replace")}}, "GetObject")
+        if len(reply.data) != size:
+            raise ClientError({"Error": {"Code": "Changed", "Message": "the object changed while it was read"}}, "GetObject")
+        with open(tmp, "wb") as f:
+            f.write(reply.data)
 
     def delete(self, rel):
         try:
