@@ -28,7 +28,7 @@ def test_runner_never_imports_tui_or_textual():
     assert bad == []
 
 
-CLOUD_CLIENTS = {"boto3", "botocore", "google", "google_crc32c"}
+CLOUD_CLIENTS = {"boto3", "botocore", "urllib3", "google", "google_crc32c"}  # urllib3 comes with botocore
 
 
 def test_remote_tools_use_the_standard_library_only():
