@@ -112,7 +112,7 @@ def main() -> None:
 
         # 10,000 unchanged objects: the listing alone, then the whole re-sync, in one process.
         populate(env, "bench", "many", 10_000, 0)
-        probe = f"""
+        probe = """
 import time, sys
 from runner.remote.location import parse_location
 from runner.remote.stores import open_store

@@ -127,24 +127,41 @@ class Supervisor:
         return self._stores[name]
 
     def _sync_all(self):
-        """Outputs and logs to the output location (only what changed), then the status beside them."""
+        """Outputs and logs to the output location (only what changed), then the status beside them.
+        Each on its own: a failure syncing one must not stop the other, nor the sync loop."""
         L = self.layout
-        try:
-            for name, folder in (("outputs", L.outputs), ("logs", L.logs)):
-                push(folder, self._store(name), os.path.join(L.dir, ".sync-%s.json" % name), workers=8)
+        errors = []
+        for name, folder in (("outputs", L.outputs), ("logs", L.logs)):
+            try:
+                r = push(folder, self._store(name), os.path.join(L.dir, ".sync-%s.json" % name), workers=8)
+                for path, why in r.skipped:
+                    self.note("sync skipped %s/%s: %s" % (name, path, why))
+            except Exception as e:  # noqa: BLE001 - the loop must outlive any one failure
+                errors.append("%s: %s" % (name, e))
+                self.note("sync of %s failed: %s" % (name, e))
+        self.status.sync_error = "; ".join(errors)
+        if not errors:
             self.status.last_sync_at = now_iso()
-            self.status.sync_error = ""
-        except (OSError, StoreError) as e:
-            self.status.sync_error = str(e)
-            self.note("sync failed: %s" % e)
         self._push_status()
+
+    def _check_output(self):
+        """Write a probe where outputs go, as the machine (not the user) will: fail now rather
+        than train for hours into a store that refuses every sync."""
+        if not self.output.is_bucket:
+            return
+        probe = os.path.join(self.layout.dir, ".write-check")
+        with open(probe, "w") as f:
+            f.write(self.config.run_id)
+        store = self._store("")
+        store.upload(probe, ".trainrig-write-check", os.path.getsize(probe))
+        store.delete(".trainrig-write-check")
 
     def _push_status(self):
         """status.json beside the outputs, so a download needs no machine (it may be gone)."""
         try:
             self.save()
             self._store("").upload(self.layout.status, "status.json", os.path.getsize(self.layout.status))
-        except (OSError, StoreError) as e:
+        except Exception as e:  # noqa: BLE001 - the status stays on the machine in any case
             self.note("could not copy the status to %s: %s" % (self.output, e))
 
     def _pull_dataset(self):
@@ -259,6 +276,7 @@ class Supervisor:
             for folder, attr in ((L.code, "code_hash"), (L.dataset, "dataset_hash")):
                 index = Index(L.index(folder))
                 setattr(self.status, attr, index.tree_hash() if index.files else "")
+            self._check_output()
             if self.config.dataset_uri:
                 self._pull_dataset()
             self.enter("installing")
@@ -270,7 +288,7 @@ class Supervisor:
                 rc = self._train(venv_dir)
             self._finish_outcome(self._stop_reason, rc)
         except StoreError as e:
-            self.status.outcome, self.status.reason = "failed", "could not pull the dataset: %s" % e
+            self.status.outcome, self.status.reason = "failed", "the machine could not use a bucket: %s" % e
             self.status.ended_at = now_iso()
         except venv.InstallFailed as e:
             if self._stop_reason is not None:  # pip ended because we stopped it

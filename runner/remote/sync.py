@@ -13,10 +13,10 @@ import json
 import os
 import threading
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import wire
-from .stores.base import S3_PART, md5_file, s3_multipart_etag
+from .stores.base import S3_PART, StoreError, md5_file, s3_multipart_etag
 
 WORKERS = 16
 
@@ -27,6 +27,7 @@ class SyncResult:
     files_copied: int = 0
     bytes_copied: int = 0
     deleted: int = 0
+    skipped: list = field(default_factory=list)  # (path, why): vanished files, unsafe object keys
 
 
 class LocalIndex:
@@ -100,14 +101,26 @@ def _same(root, e, obj, index):
     return known == value
 
 
+def _ordered(items, key, what):
+    """Pass `items` through, refusing a listing that is not strictly sorted: merging one would
+    pair the wrong files (and, with deletions, delete what still exists)."""
+    last = None
+    for item in items:
+        k = key(item)
+        if last is not None and k <= last:
+            raise StoreError("other", "the %s listing is not in key order (%r after %r): refusing to sync" % (what, k, last))
+        last = k
+        yield item
+
+
 def _merge(local_entries, remote_objects):
     """Pairs (local entry or None, remote object or None) in key order; both inputs sorted."""
-    local_iter = iter(local_entries)
-    remote_iter = iter(remote_objects)
+    local_iter = _ordered(local_entries, lambda e: e.path.encode("utf-8", "surrogateescape"), "local")
+    remote_iter = _ordered(remote_objects, lambda o: o.rel.encode("utf-8", "surrogateescape"), "store")
     le, ro = next(local_iter, None), next(remote_iter, None)
     while le is not None or ro is not None:
-        lk = le.path.encode() if le is not None else None
-        rk = ro.rel.encode() if ro is not None else None
+        lk = le.path.encode("utf-8", "surrogateescape") if le is not None else None
+        rk = ro.rel.encode("utf-8", "surrogateescape") if ro is not None else None
         if rk is None or (lk is not None and lk < rk):
             yield le, None
             le = next(local_iter, None)
@@ -147,7 +160,7 @@ class _Pool:
 
 def _local_entries(root, skip=None):
     entries = wire.scan(root, skip)
-    entries.sort(key=lambda e: e.path.encode())
+    entries.sort(key=lambda e: e.path.encode("utf-8", "surrogateescape"))
     return entries
 
 
@@ -159,7 +172,13 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
 
     def send(e):
         path = os.path.join(local_root, *e.path.split("/"))
-        store.upload(path, e.path, e.size)
+        try:
+            store.upload(path, e.path, e.size)
+        except FileNotFoundError:
+            # Saved to a temporary name and renamed away while we listed (checkpoint writers do).
+            with lock:
+                result.skipped.append((e.path, "gone before it could be sent"))
+            return
         # Remember the checksum the store will report, so the next sync reads nothing.
         if e.size < S3_PART or store.location.scheme != "s3":
             index.put(e.path, e.size, e.mtime_ns, md5=md5_file(path))
@@ -174,7 +193,12 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
         for e, obj in _merge(_local_entries(local_root, skip), store.objects()):
             if e is not None:
                 result.files_total += 1
-                if obj is None or not _same(local_root, e, obj, index):
+                try:
+                    unchanged = obj is not None and _same(local_root, e, obj, index)
+                except FileNotFoundError:
+                    result.skipped.append((e.path, "gone before it could be sent"))
+                    continue
+                if not unchanged:
                     pool.submit(send, e)
             elif delete:
                 pool.submit(store.delete, obj.rel)
@@ -186,16 +210,30 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
     return result
 
 
+def _has_any(store):
+    return next(iter(store.objects()), None) is not None
+
+
 def pull(store, local_root, index_path=None, delete=False, progress=None, workers=WORKERS):
     """Make `local_root` hold what `store` holds (files only there stay unless `delete`)."""
     index = LocalIndex(index_path)
     result = SyncResult()
     lock = threading.Lock()
     os.makedirs(local_root, exist_ok=True)
+    if delete and not _has_any(store):
+        # A mistyped or empty location must not wipe the folder.
+        raise StoreError("other", "%s is empty: refusing to delete everything in %s" % (store.location, local_root))
 
     def fetch(obj):
         path = wire.safe_join(local_root, obj.rel)
-        store.download(obj.rel, path, obj.size)
+        try:
+            store.download(obj.rel, path, obj.size)
+        except StoreError as e:
+            if e.kind != "missing_object":
+                raise
+            with lock:
+                result.skipped.append((obj.rel, "deleted from the store while we pulled"))
+            return
         st = os.stat(path)
         index.put(obj.rel, st.st_size, st.st_mtime_ns, md5=obj.md5, etag=obj.s3_multipart_etag, crc32c=obj.crc32c)
         with lock:
@@ -209,6 +247,11 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
         for e, obj in _merge(_local_entries(local_root), store.objects()):
             if obj is not None:
                 result.files_total += 1
+                try:
+                    wire.safe_join(local_root, obj.rel)
+                except wire.ProtocolError:
+                    result.skipped.append((obj.rel, "a key that is no safe file name here"))
+                    continue
                 if e is None or not _same(local_root, e, obj, index):
                     pool.submit(fetch, obj)
             elif delete:

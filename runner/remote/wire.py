@@ -49,7 +49,7 @@ def scan(root, skip=None):
         dirnames.sort()
         for name in sorted(filenames):
             rel = rel_dir + name
-            if name.endswith(TMP_SUFFIX) or (skip is not None and skip(rel, False)):
+            if TMP_SUFFIX in name or (skip is not None and skip(rel, False)):
                 continue
             try:
                 st = os.stat(os.path.join(dirpath, name))

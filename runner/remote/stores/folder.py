@@ -30,23 +30,25 @@ class FolderStore(Store):
         return wire.safe_join(self.root, rel)
 
     def upload(self, local_path, rel, size):
-        dst = self._path(rel)
-        tmp = atomic_target(dst)
-        shutil.copyfile(local_path, tmp)
-        st = os.stat(local_path)
-        os.utime(tmp, ns=(st.st_mtime_ns, st.st_mtime_ns))
-        os.replace(tmp, dst)
+        _copy(local_path, self._path(rel))
 
     def download(self, rel, local_path, size=None):
-        tmp = atomic_target(local_path)
-        src = self._path(rel)
-        shutil.copyfile(src, tmp)
-        st = os.stat(src)
-        os.utime(tmp, ns=(st.st_mtime_ns, st.st_mtime_ns))
-        os.replace(tmp, local_path)
+        _copy(self._path(rel), local_path)
 
     def delete(self, rel):
         try:
             os.unlink(self._path(rel))
         except FileNotFoundError:
             pass
+
+
+def _copy(src, dst):
+    """Copy atomically; the copy takes the source's mtime only if the source did not change while
+    it was copied (else a checkpoint rewritten mid-copy would look synced with the old bytes)."""
+    tmp = atomic_target(dst)
+    before = os.stat(src)
+    shutil.copyfile(src, tmp)
+    after = os.stat(src)
+    if (before.st_mtime_ns, before.st_size, before.st_ino) == (after.st_mtime_ns, after.st_size, after.st_ino):
+        os.utime(tmp, ns=(before.st_mtime_ns, before.st_mtime_ns))
+    os.replace(tmp, dst)

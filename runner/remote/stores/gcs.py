@@ -46,6 +46,8 @@ class GcsStore(Store):
 
         if isinstance(e, DefaultCredentialsError):
             return StoreError("no_credentials", "no Google credentials found: run `gcloud auth application-default login`")
+        if isinstance(e, gexc.NotFound) and action in ("read from", "delete from"):
+            return StoreError("missing_object", "an object of gs://%s is gone" % self.bucket_name)
         if isinstance(e, gexc.NotFound):
             return StoreError("missing_bucket", "the bucket gs://%s does not exist: create it or check the name" % self.bucket_name)
         if isinstance(e, gexc.Forbidden):
@@ -90,4 +92,6 @@ class GcsStore(Store):
         try:
             self._bucket().blob(self.prefix + rel).delete()
         except Exception as e:
-            raise self._error(e, "delete from") from e
+            err = self._error(e, "delete from")
+            if err.kind != "missing_object":  # already gone is what we wanted
+                raise err from e

@@ -15,7 +15,10 @@ def client():
         from botocore.config import Config
 
         # One client for all threads (boto3 clients are thread-safe), with a pool to match.
-        _client = boto3.client("s3", config=Config(max_pool_connections=32, retries={"max_attempts": 5, "mode": "standard"}))
+        # SigV4 everywhere: presigned URLs would otherwise be SigV2 in some regions, which S3
+        # refuses for KMS-encrypted objects and newer buckets.
+        _client = boto3.client("s3", config=Config(max_pool_connections=32, signature_version="s3v4",
+                                                   retries={"max_attempts": 5, "mode": "standard"}))
     return _client
 
 
@@ -65,6 +68,8 @@ class S3Store(Store):
             return StoreError("no_credentials", "no AWS credentials found: run `aws configure` or set AWS_PROFILE")
         if isinstance(e, ClientError):
             code = e.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404") and action in ("read from", "delete from"):
+                return StoreError("missing_object", "an object of s3://%s is gone" % self.bucket)
             if code in ("NoSuchBucket", "404", "NotFound"):
                 return StoreError("missing_bucket", "the bucket s3://%s does not exist: create it or check the name" % self.bucket)
             if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
@@ -118,16 +123,23 @@ class S3Store(Store):
 
     def _get_small(self, rel, tmp, size):
         from botocore.exceptions import ClientError
+        from urllib3.exceptions import HTTPError
 
-        # The URL is valid for a minute and never leaves this process.
+        # The URL is valid for a minute and never leaves this process, nor any message: it holds
+        # a signature (and a session token) in its query string.
         url = client().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self.prefix + rel},
                                               ExpiresIn=60)
-        reply = http().request("GET", url, preload_content=True)
-        if reply.status != 200:
-            code = {404: "NoSuchKey", 403: "AccessDenied"}.get(reply.status, str(reply.status))
-            raise ClientError({"Error": {"Code": code, "Message": reply.data[:200].decode(errors="replace")}}, "GetObject")
-        if len(reply.data) != size:
-            raise ClientError({"Error": {"Code": "Changed", "Message": "the object changed while it was read"}}, "GetObject")
+        try:
+            reply = http().request("GET", url, preload_content=True)
+        except HTTPError as e:
+            raise ClientError({"Error": {"Code": "Network", "Message": type(e).__name__}}, "GetObject") from None
+        if reply.status == 404:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": ""}}, "GetObject")
+        if reply.status != 200 or len(reply.data) != size:
+            # Whatever the fast path could not do (an odd bucket policy, a changed object), the
+            # SDK's own path does, or says why.
+            client().download_file(self.bucket, self.prefix + rel, tmp, Config=_transfer_config())
+            return
         with open(tmp, "wb") as f:
             f.write(reply.data)
 
