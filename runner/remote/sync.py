@@ -189,6 +189,7 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
                 progress(result.bytes_copied, result.files_copied)
 
     pool = _Pool(workers)
+    doomed = []
     try:
         for e, obj in _merge(_local_entries(local_root, skip), store.objects()):
             if e is not None:
@@ -201,8 +202,11 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
                 if not unchanged:
                     pool.submit(send, e)
             elif delete:
-                pool.submit(store.delete, obj.rel)
-                result.deleted += 1
+                doomed.append(obj.rel)
+        # Deletions only once the whole listing has been read and found in order.
+        for rel in doomed:
+            pool.submit(store.delete, rel)
+            result.deleted += 1
         pool.finish()
     finally:
         pool.close()
@@ -243,6 +247,7 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
                 progress(result.bytes_copied, result.files_copied)
 
     pool = _Pool(workers)
+    doomed = []
     try:
         for e, obj in _merge(_local_entries(local_root), store.objects()):
             if obj is not None:
@@ -255,8 +260,10 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
                 if e is None or not _same(local_root, e, obj, index):
                     pool.submit(fetch, obj)
             elif delete:
-                os.unlink(os.path.join(local_root, *e.path.split("/")))
-                result.deleted += 1
+                doomed.append(e.path)
+        for rel in doomed:  # only once the whole listing has been read and found in order
+            os.unlink(os.path.join(local_root, *rel.split("/")))
+            result.deleted += 1
         pool.finish()
     finally:
         pool.close()

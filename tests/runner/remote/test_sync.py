@@ -133,3 +133,41 @@ def test_a_missing_bucket_is_named(scheme, servers):
 def test_malformed_locations(text):
     with pytest.raises(BadLocation):
         parse_location(text)
+
+
+def test_pull_with_delete_refuses_an_empty_source(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "precious.txt").write_text("keep")
+    with pytest.raises(StoreError, match="refusing to delete everything"):
+        pull(open_store(parse_location(str(tmp_path / "empty"))), str(tmp_path / "mine"), None, delete=True)
+    assert (tmp_path / "mine" / "precious.txt").read_text() == "keep"
+
+
+def test_object_keys_that_would_leave_the_folder_are_skipped_and_reported(servers, tmp_path):
+    import boto3
+
+    bucket = make_bucket("s3")
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="data/ok.txt", Body=b"ok")
+    s3.put_object(Bucket=bucket, Key="data/../evil.txt", Body=b"evil")
+    r = pull(open_store(parse_location(f"s3://{bucket}/data")), str(tmp_path / "in"), None)
+    assert (r.files_copied, [p for p, _ in r.skipped]) == (1, ["../evil.txt"])
+    assert not (tmp_path / "evil.txt").exists() and (tmp_path / "in" / "ok.txt").read_bytes() == b"ok"
+
+
+def test_a_store_listing_out_of_order_is_refused_not_merged(tmp_path):
+    from runner.remote.stores.folder import FolderStore
+
+    class Unsorted(FolderStore):
+        def objects(self):
+            return reversed(list(super().objects()))
+
+    for name in ("a", "b", "c"):
+        (tmp_path / "store").mkdir(exist_ok=True)
+        (tmp_path / "store" / name).write_text(name)
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "b").write_text("b")
+    with pytest.raises(StoreError, match="not in key order"):
+        push(str(tmp_path / "local"), Unsorted(parse_location(str(tmp_path / "store"))), None, delete=True)
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["a", "b", "c"]
