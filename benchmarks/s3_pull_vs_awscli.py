@@ -33,16 +33,35 @@ def _hwm_kb(pid: int) -> int:
     return 0
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CPU: dict[str, list[float]] = {}
+
+
+def run_measured(cmd: list[str], env: dict[str, str], server_pid: int | None = None, label: str = "") -> tuple[float, int]:
     """(seconds, peak resident memory in MB) of one child process, its memory read from /proc while
-    it runs (the peak after exec, not the pages a fork shares with this process)."""
+    it runs (the peak after exec, not the pages a fork shares with this process). With `label`,
+    the server's and the client's CPU seconds are recorded in CPU[label]."""
     t0 = time.perf_counter()
+    server0 = cpu_seconds(server_pid) if server_pid else 0.0
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
+    client = 0.0
     while p.poll() is None:
         peak = max(peak, _hwm_kb(p.pid))
+        try:
+            client = cpu_seconds(p.pid)
+        except (OSError, IndexError):
+            pass
         time.sleep(0.02)
     elapsed = time.perf_counter() - t0
+    if label and server_pid:
+        CPU.setdefault(label + " server", []).append(cpu_seconds(server_pid) - server0)
+        CPU.setdefault(label + " client", []).append(client)
     if p.returncode != 0:
         raise SystemExit(f"{cmd[:4]} failed: {p.stderr.read().decode()[-500:] if p.stderr else ''}")
     return elapsed, peak // 1024
@@ -101,7 +120,7 @@ def main() -> None:
                 "aws s3 sync": [*awscli, "s3://bench/data", str(work / f"a{r}")],
             }
             for name in (list(cmds) if r % 2 == 0 else list(reversed(cmds))):
-                seconds, rss = run_measured(cmds[name], env)
+                seconds, rss = run_measured(cmds[name], env, server.pid, name)
                 rows[name].append(seconds)
                 mem[name] = max(mem.get(name, 0), rss)
             shutil.rmtree(work / f"t{r}")
@@ -109,6 +128,15 @@ def main() -> None:
         print(f"dataset: {a.small} small objects (1-8 KB) + 3 x 32 MB, moto S3 server on loopback")
         report("fresh pull (speed-up = 1 / ratio)", list(rows.items()), "aws s3 sync")
         print("  peak memory: " + ", ".join(f"{k} {v} MB" for k, v in mem.items()))
+        from benchmarks.common import median
+
+        for label in rows:
+            print(f"  {label:27} CPU: moto server {median(CPU[label + ' server']):.1f} s, client {median(CPU[label + ' client']):.1f} s")
+        # moto is Python: one core at most. Even a client that cost nothing could not finish
+        # before the server had spent its own CPU on the requests.
+        bound = median(rows["aws s3 sync"]) / min(median(CPU[k + " server"]) for k in rows)
+        print(f"  best speed-up any client could reach against this server: {bound:.2f}x "
+              "(aws s3 sync's time / the server's CPU for the same objects)")
 
         # 10,000 unchanged objects: the listing alone, then the whole re-sync, in one process.
         populate(env, "bench", "many", 10_000, 0)
