@@ -3,7 +3,6 @@ download time (so outputs come home even when the machine is gone)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -47,14 +46,6 @@ def check_run_buckets(spec: RunSpec) -> None:
         raise _as_input_error(e, "a bucket of this run cannot be used") from e
 
 
-def _tree_hash(index: LocalIndex) -> str:
-    h = hashlib.sha256()
-    for rel in sorted(index.files):
-        rec = index.files[rel]
-        h.update(f"{rel}\0{rec.get('md5') or rec.get('etag') or rec.get('crc32c')}\n".encode())
-    return h.hexdigest()
-
-
 def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Status | None, TransferResult, TransferResult]:
     """Outputs and logs from the run's output bucket into `folder`; with the status stored beside them."""
     where = output_location(spec)
@@ -66,7 +57,7 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
                 index_path = str(Path(tmp) / "index.json")
                 r = pull(open_store(where.child(name)), str(folder / name), index_path,
                          progress=lambda b, f, n=name: on_event(Progress(n, b, 0, f)))
-                results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, _tree_hash(LocalIndex(index_path))))
+                results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, LocalIndex(index_path).tree_hash()))
         with tempfile.TemporaryDirectory() as tmp:
             status_file = Path(tmp) / "status.json"
             try:

@@ -19,7 +19,7 @@ from .config import RunLayout, SupervisorConfig
 from .status import Status, now_iso, write_status
 from .location import Location, parse_location
 from .stores import StoreError, open_store
-from .sync import pull, push
+from .sync import LocalIndex, pull, push
 from .wire import Index
 
 
@@ -169,20 +169,8 @@ class Supervisor:
         L = self.layout
         index = os.path.join(L.dir, ".sync-dataset.json")
         result = pull(open_store(parse_location(self.config.dataset_uri)), L.dataset, index)
-        self.status.dataset_hash = self._tree_hash(index)
+        self.status.dataset_hash = LocalIndex(index).tree_hash()
         self.note("dataset: %d of %d files pulled" % (result.files_copied, result.files_total))
-
-    @staticmethod
-    def _tree_hash(index_path):
-        import hashlib
-        import json
-
-        with open(index_path) as f:
-            files = json.load(f)
-        h = hashlib.sha256()
-        for rel in sorted(files):
-            h.update(("%s\0%s\n" % (rel, files[rel].get("md5") or files[rel].get("etag") or files[rel].get("crc32c"))).encode())
-        return h.hexdigest()
 
     def _sync_loop(self):
         while not self._sync_stop.wait(self.config.sync_interval_s):

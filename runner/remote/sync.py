@@ -57,6 +57,16 @@ class LocalIndex:
                 rec = self.files[rel] = {"size": size, "mtime_ns": mtime_ns}
             rec.update({k: v for k, v in sums.items() if v})
 
+    def tree_hash(self):
+        """One hash of every file's path and checksum (the dataset or outputs as a whole)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for rel in sorted(self.files):
+            rec = self.files[rel]
+            h.update(("%s\0%s\n" % (rel, rec.get("md5") or rec.get("etag") or rec.get("crc32c"))).encode())
+        return h.hexdigest()
+
     def save(self):
         if not self.path:
             return
@@ -179,14 +189,11 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
             with lock:
                 result.skipped.append((e.path, "gone before it could be sent"))
             return
-        # Remember the checksum the store will report, so the next sync reads nothing.
-        if e.size < S3_PART or store.location.scheme != "s3":
+        # Remember the checksum the bucket will report, so the next sync reads nothing (a folder
+        # store compares modification times instead).
+        if store.location.is_bucket and (e.size < S3_PART or store.location.scheme != "s3"):
             index.put(e.path, e.size, e.mtime_ns, md5=md5_file(path))
-        with lock:
-            result.files_copied += 1
-            result.bytes_copied += e.size
-            if progress:
-                progress(result.bytes_copied, result.files_copied)
+        _copied(result, lock, e.size, progress)
 
     pool = _Pool(workers)
     doomed = []
@@ -212,6 +219,14 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
         pool.close()
         index.save()
     return result
+
+
+def _copied(result, lock, nbytes, progress):
+    with lock:
+        result.files_copied += 1
+        result.bytes_copied += nbytes
+        if progress:
+            progress(result.bytes_copied, result.files_copied)
 
 
 def _has_any(store):
@@ -240,11 +255,7 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
             return
         st = os.stat(path)
         index.put(obj.rel, st.st_size, st.st_mtime_ns, md5=obj.md5, etag=obj.s3_multipart_etag, crc32c=obj.crc32c)
-        with lock:
-            result.files_copied += 1
-            result.bytes_copied += obj.size
-            if progress:
-                progress(result.bytes_copied, result.files_copied)
+        _copied(result, lock, obj.size, progress)
 
     pool = _Pool(workers)
     doomed = []
