@@ -165,7 +165,9 @@ class _Pool:
 
     def close(self):
         """Cancel what has not started, wait for what has (after a failure or an interrupt)."""
-        self.ex.shutdown(wait=True, cancel_futures=True)
+        for f in self.pending:
+            f.cancel()  # (shutdown's cancel_futures is Python 3.9+; the machine may have 3.8)
+        self.ex.shutdown(wait=True)
 
 
 def _local_entries(root, skip=None):
