@@ -51,3 +51,12 @@ def test_cloud_clients_are_imported_only_inside_functions():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 assert not any(n.split(".")[0] in CLOUD_CLIENTS for n in names), (path, names)
+
+
+def test_remote_tools_run_on_python_3_8():
+    """The machine's python3 may be old (the tools are copied there as they are)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "vermin", "-q", "-t=3.8-", "--violations", "runner/remote"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
