@@ -57,6 +57,7 @@ def test_remote_tools_run_on_python_3_8():
     """The machine's python3 may be old (the tools are copied there as they are)."""
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "vermin", "-q", "-t=3.8-", "--violations", "runner/remote"],
+    run_vermin = "import sys; from vermin.main import main; sys.argv[0] = \"vermin\"; sys.exit(main())"
+    done = subprocess.run([sys.executable, "-c", run_vermin, "-q", "-t=3.8-", "--violations", "runner/remote"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
