@@ -127,9 +127,10 @@ def stop_run(run_dir, wait_s):
         if alive(s.supervisor_pid):
             _kill_group(s.supervisor_pid)
         stopped = True
-    if not s.done and s.training_pid and alive(s.training_pid) and runs_for(s.training_pid, s.run_id):
-        _kill_group(s.training_pid)
-        stopped = True
+    for pid in {s.training_pid, s.step_pid} - {None}:
+        if not s.done and alive(pid) and runs_for(pid, s.run_id):
+            _kill_group(pid)
+            stopped = True
     return stopped
 
 

@@ -46,6 +46,7 @@ class Status:
     exit_code: Optional[int] = None
     supervisor_pid: Optional[int] = None
     training_pid: Optional[int] = None
+    step_pid: Optional[int] = None  # the step running now (venv, pip, install script, training)
     phases: List[List[str]] = field(default_factory=list)
     started_at: str = ""
     ended_at: str = ""

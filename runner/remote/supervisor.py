@@ -93,6 +93,9 @@ class Supervisor:
             log.flush()
             return 127
         self._child = child
+        with self._lock:
+            self.status.step_pid = child.pid  # so that a forced stop can end it even without us
+        self.save()
         if on_start is not None:
             on_start(child)
         if self._stop_reason is not None:  # the stop arrived while we were starting it
@@ -251,6 +254,8 @@ class Supervisor:
 
     def run(self):
         L, c = self.layout, self.config
+        # Inherited by every step: how `stop` recognises this run's processes (pids get reused).
+        os.environ["TRAINRIG_RUN_ID"] = c.run_id
         signal.signal(signal.SIGTERM, lambda *_: self.request_stop("stopped"))
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         deadline = threading.Timer(c.max_runtime_s, self.request_stop, args=("timed_out",))
