@@ -17,7 +17,7 @@ from infra.spec import RunSpec, is_bucket
 from runner import ssh, tools, transfer
 from runner.buckets import check_run_buckets, fetch_outputs, output_location, tool_packages
 from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
-from runner.events import EventSink, LogChunk, Notice, PhaseChanged, StatusChanged, ignore
+from runner.events import EventSink, LogChunk, Notice, PhaseChanged, Progress, StatusChanged, ignore
 from runner.follow import follow
 from runner.ignore import IgnoreRules
 from runner.journal import HOLDS_RESOURCES, Journal, RunRecord
@@ -205,6 +205,9 @@ class Lifecycle:
                 for phase, _at in event.status.phases[shown:]:
                     self.emit(PhaseChanged(phase, _phase_detail(event.status, phase)))
                 shown = len(event.status.phases)
+                if event.status.phase == "pulling dataset" and event.status.pull_progress:
+                    nbytes, files = event.status.pull_progress
+                    self.emit(Progress("dataset", nbytes, 0, files))
             self.emit(event)
 
         while True:
@@ -360,6 +363,8 @@ def _phase_detail(status: Status, phase: str) -> str:
         return "requirements into a cached venv (pip output in logs/install.log)"
     if phase == "training":
         return "reused the cached venv" if status.venv_reused else ""
+    if phase == "installing" and status.pull_progress:
+        return f"(dataset: {status.pull_progress[1]} files pulled)"
     if phase == "finished" and status.done:
         return f"{status.outcome}" + (f": {status.reason}" if status.reason else "")
     return ""

@@ -58,6 +58,7 @@ class Status:
     install_tail: List[str] = field(default_factory=list)
     last_sync_at: str = ""
     output_location: str = ""
+    pull_progress: List[int] = field(default_factory=list)  # [bytes, files] of the dataset pull so far
     sync_error: str = ""
     machine: MachineFacts = field(default_factory=MachineFacts)
 

@@ -171,7 +171,18 @@ class Supervisor:
         self.enter("pulling dataset")
         L = self.layout
         index = os.path.join(L.dir, ".sync-dataset.json")
-        result = pull(open_store(parse_location(self.config.dataset_uri)), L.dataset, index)
+        last = [0.0]
+
+        def progress(nbytes, files):
+            # Into the status (which the follower streams) at most twice a second.
+            if time.monotonic() - last[0] >= 0.5:
+                last[0] = time.monotonic()
+                with self._lock:
+                    self.status.pull_progress = [nbytes, files]
+                self.save()
+
+        result = pull(open_store(parse_location(self.config.dataset_uri)), L.dataset, index, progress=progress)
+        self.status.pull_progress = [result.bytes_copied, result.files_copied]
         self.status.dataset_hash = LocalIndex(index).tree_hash()
         self.note("dataset: %d of %d files pulled" % (result.files_copied, result.files_total))
 
