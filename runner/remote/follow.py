@@ -53,8 +53,7 @@ def follow(run_dir, offset, out, poll_s=POLL_S):
             if status.supervisor_pid and not alive(status.supervisor_pid):
                 status = read_status(L.status)  # it may have finished just now
                 if not status.done:
-                    status.outcome = "lost"
-                    status.reason = "the supervisor on the machine is gone without a result (was the machine restarted?)"
+                    status.settle_dead_supervisor()
                 _send_status(out, status)
                 finished = True
         if log is None and os.path.exists(L.train_log):

@@ -98,7 +98,7 @@ def status(run_dir):
         _reply({})
         return 0
     if not s.done and s.supervisor_pid and not alive(s.supervisor_pid):
-        s.outcome, s.reason = "lost", "the supervisor on the machine is gone without a result (was the machine restarted?)"
+        s.settle_dead_supervisor()
     _reply(s.to_dict())
     return 0
 

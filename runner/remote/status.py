@@ -64,7 +64,18 @@ class Status:
 
     @property
     def done(self):
-        return self.outcome is not None
+        """Over for good: finished (outcome known and the final sync made), or its supervisor gone.
+        An outcome alone is not enough: the last sync of outputs follows it."""
+        return self.phase == "finished" or self.outcome == "lost"
+
+    def settle_dead_supervisor(self):
+        """The supervisor is gone before `finished`: say what that means for this run."""
+        if self.outcome is None:
+            self.outcome = "lost"
+            self.reason = "the supervisor on the machine is gone without a result (was the machine restarted?)"
+        else:
+            self.reason = (self.reason + "; " if self.reason else "") + "the last sync of outputs may not have finished"
+        self.phase = "finished"
 
     def enter(self, phase):
         self.phase = phase
