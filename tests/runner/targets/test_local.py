@@ -296,3 +296,18 @@ def test_following_survives_the_connection_dying_mid_run(trainrig, popen_trainri
         assert "row 0\n" + out == "".join(f"row {i}\n" for i in range(40))
     finally:
         trainrig("down", "flaky-none")
+
+
+def test_the_download_waits_for_the_final_sync(trainrig, tmp_path):
+    # The last output is written just before the training ends, and only the final sync (slow
+    # for a big file) copies it: following must not end at the outcome, before that sync.
+    code = make_code(tmp_path / "lastword", """
+        import os
+        with open(os.path.join(os.environ["TRAINRIG_OUTPUT_DIR"], "final.bin"), "wb") as f:
+            f.write(os.urandom(1 << 20) * 150)
+        print("saved", flush=True)
+    """)
+    done = trainrig("run", str(code), "--dataset-name", "none", "--sync-interval", "1h", "--outputs", str(tmp_path / "out"))
+    assert done.code == 0, done.err
+    assert "] finished" in done.err
+    assert (only_folder(tmp_path / "out") / "outputs" / "final.bin").stat().st_size == 150 << 20
