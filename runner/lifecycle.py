@@ -15,9 +15,22 @@ import asyncssh
 
 from infra.spec import RunSpec, is_bucket
 from runner import ssh, tools, transfer
-from runner.buckets import check_run_buckets, fetch_outputs, output_location, tool_packages
+from runner.buckets import (
+    check_run_buckets,
+    fetch_outputs,
+    output_location,
+    tool_packages,
+)
 from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
-from runner.events import EventSink, LogChunk, Notice, PhaseChanged, Progress, StatusChanged, ignore
+from runner.events import (
+    EventSink,
+    LogChunk,
+    Notice,
+    PhaseChanged,
+    Progress,
+    StatusChanged,
+    ignore,
+)
 from runner.follow import follow
 from runner.ignore import IgnoreRules
 from runner.journal import HOLDS_RESOURCES, Journal, RunRecord
@@ -26,6 +39,7 @@ from runner.manifest import write_manifest
 from runner.remote.config import SupervisorConfig
 from runner.remote.status import Status
 from runner.targets import get_target
+from runner.units import human_size
 
 RECONNECT_FOR_S = 120.0
 STOP_WAIT_S = 30.0
@@ -42,14 +56,6 @@ class StatusReport:
     record: RunRecord
     status: Status | None
     error: str = ""
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def folder_name(record: RunRecord, when: float | None = None) -> str:
@@ -128,7 +134,7 @@ class Lifecycle:
         results = await asyncio.gather(*uploads)
         for label, r in zip(("code", "dataset"), results):
             if r.files_sent or r.deleted:
-                self.emit(Notice(f"{label}: sent {r.files_sent} of {r.files_total} files ({_human(r.bytes_sent)})"
+                self.emit(Notice(f"{label}: sent {r.files_sent} of {r.files_total} files ({human_size(r.bytes_sent)})"
                                  + (f", removed {r.deleted}" if r.deleted else "")))
             else:
                 self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent"))
@@ -181,15 +187,15 @@ class Lifecycle:
                 offset, proc = await self._upload_and_launch(conn, record, machine, follow_log)
             if proc is None:
                 return None
-            return await self._follow(record, offset, conn, proc)
+            return await self._follow(record, offset, conn, proc, machine)
 
     # -- follow / logs --------------------------------------------------------------------------
     async def _follow(
         self, record: RunRecord, offset: int, conn: asyncssh.SSHClientConnection | None = None,
-        proc: asyncssh.SSHClientProcess | None = None,
+        proc: asyncssh.SSHClientProcess | None = None, machine: Machine | None = None,
     ) -> Status:
         """Stream the log from `offset` until the run ends; reconnects when the connection drops."""
-        machine = await self._machine(record)
+        machine = machine or await self._machine(record)
         last_news = time.monotonic()
         shown = 0  # phases of the machine's status already reported
 
@@ -319,7 +325,7 @@ class Lifecycle:
         record.downloads.append(str(folder))
         self.journal.save(record)
         write_manifest(folder, record, status, outputs, logs)
-        self.emit(Notice(f"outputs: {outputs.files_total} files ({_human(outputs.bytes_sent)}) in {folder}"))
+        self.emit(Notice(f"outputs: {outputs.files_total} files ({human_size(outputs.bytes_sent)}) in {folder}"))
         return folder
 
     async def down(self, run_id: str) -> None:

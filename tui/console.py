@@ -6,14 +6,7 @@ import sys
 import time
 
 from runner.events import Event, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
+from runner.units import human_size
 
 
 class Console:
@@ -69,14 +62,14 @@ class Console:
         if not p.bytes_total:  # a streamed sync: the total is not known in advance
             if self.tty and time.monotonic() - self._last_draw > 0.1:
                 self._last_draw = time.monotonic()
-                sys.stderr.write(f"\r    {p.label:8} {_size(p.bytes_done)} {p.files_total} files {_size(rate)}/s ")
+                sys.stderr.write(f"\r    {p.label:8} {human_size(p.bytes_done)} {p.files_total} files {human_size(rate)}/s ")
                 sys.stderr.flush()
                 self._bar_open = True
             return
         frac = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
         width = 30
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        line = f"    {p.label:8} [{bar}] {frac:4.0%} {_size(p.bytes_done)}/{_size(p.bytes_total)} {p.files_total} files {_size(rate)}/s"
+        line = f"    {p.label:8} [{bar}] {frac:4.0%} {human_size(p.bytes_done)}/{human_size(p.bytes_total)} {p.files_total} files {human_size(rate)}/s"
         if self.tty:
             sys.stderr.write("\r" + line)
             self._bar_open = p.bytes_done < p.bytes_total

@@ -8,6 +8,7 @@ downloads (the machine offers). Neither side here touches a socket: callers move
 import hashlib
 import json
 import os
+import stat
 import struct
 import zlib
 
@@ -55,16 +56,10 @@ def scan(root, skip=None):
                 st = os.stat(os.path.join(dirpath, name))
             except OSError:
                 continue  # a broken symlink, or a file deleted while we walk
-            if not _is_regular(st.st_mode):
+            if not stat.S_ISREG(st.st_mode):
                 continue
             out.append(Entry(rel, st.st_size, st.st_mtime_ns, st.st_mode & 0o777))
     return out
-
-
-def _is_regular(mode):
-    import stat
-
-    return stat.S_ISREG(mode)
 
 
 def encode_offer(entries):
