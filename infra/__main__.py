@@ -1,11 +1,17 @@
-"""The Pulumi program (`Pulumi.yaml`: `main: infra/`): one stack per run, its config in
-stacks/Pulumi.<run>.yaml. The gcp and aws components are not built yet; the local and ssh targets
-need no stack. Until they are, `pulumi up` says so instead of creating anything."""
+"""The Pulumi program (`Pulumi.yaml`: `main: infra/`): one stack per run. It only reads the run's
+stack config (stacks/Pulumi.<run>.yaml, written by `trainrig up`) and builds that run's component."""
 
-import sys
+import pulumi
 
-sys.stderr.write(
-    "trainrig: the gcp and aws stacks are not available yet; use `trainrig run --target local` or "
-    "`--target ssh` (they need no Pulumi stack).\n"
-)
-sys.exit(2)
+from infra.program import build
+from infra.stack_config import from_config
+from infra.stack_inputs import inputs_for
+
+
+def _config(key: str) -> object:
+    namespace, _, name = key.partition(":")
+    return pulumi.Config(namespace).get(name)
+
+
+spec, keys = from_config(_config)
+build(inputs_for(spec, keys))

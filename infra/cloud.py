@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.errors import BadInput
+
 CLOUD_TARGETS = ("gcp", "aws")
 DEFAULT_DISK_GB = 200
 MIN_DISK_GB = 50  # the Deep Learning images alone take ~40-50 GB
@@ -24,3 +26,82 @@ class CloudSpec:
     @property
     def accelerator_text(self) -> str:
         return self.accelerator if self.count == 1 else f"{self.accelerator}:{self.count}"
+
+
+ANYWHERE = "anywhere"  # the one spelling that opens tcp:22 to the whole internet
+
+
+def parse_ssh_from(text: str) -> str:
+    """A CIDR for the firewall; 0.0.0.0/0 only when asked for by the name `anywhere`."""
+    import ipaddress
+
+    if text.strip().lower() == ANYWHERE:
+        return "0.0.0.0/0"
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError as e:
+        raise BadInput(f"--ssh-from {text!r} is not an address range: write it like 203.0.113.7/32 or 203.0.113.0/24.") from e
+    if net.prefixlen == 0:
+        raise BadInput(
+            f"--ssh-from {text} would open SSH to the whole internet: if you really want that, write --ssh-from {ANYWHERE}."
+        )
+    return str(net)
+
+
+def check_cloud_buckets(target: str, dataset: str | None, output_store: str | None) -> None:
+    """The machine reads and writes buckets with its own narrow identity, never with copied
+    credentials: so only buckets of its own cloud."""
+    scheme = {"gcp": "gs", "aws": "s3"}[target]
+    for option, uri in (("--dataset", dataset), ("--output-store", output_store)):
+        if uri and "://" in uri and not uri.startswith(f"{scheme}://"):
+            raise BadInput(
+                f"{option} {uri} is not in {target}'s storage: a {target} machine uses {scheme}:// buckets only "
+                f"(no credentials are copied to it); copy the data with `trainrig dataset pull` + `push` to a {scheme}:// bucket."
+            )
+
+
+@dataclass(frozen=True)
+class CloudOptions:
+    """The cloud options as the user gave them (None: not given)."""
+
+    accelerator: str | None = None
+    zone: str | None = None
+    region: str | None = None
+    project: str | None = None
+    spot: bool = False
+    disk_gb: int | None = None
+    ssh_from: str | None = None
+    image: str | None = None
+
+    def given(self) -> list[str]:
+        return [f"--{k.replace('_', '-')}" for k, v in self.__dict__.items() if v not in (None, False)]
+
+
+def build_cloud(target: str, options: CloudOptions) -> CloudSpec:
+    """Check a cloud run's options against the catalog and the user's cloud defaults."""
+    from infra import catalog
+    from infra.cloud_defaults import aws_region, gcp_defaults
+
+    accelerator, zone, region, project = options.accelerator, options.zone, options.region, options.project
+    spot, ssh_from = options.spot, options.ssh_from
+    disk_gb = DEFAULT_DISK_GB if options.disk_gb is None else options.disk_gb
+
+    if not accelerator:
+        raise BadInput(f"--target {target} needs --accelerator (e.g. T4 or T4:2); `trainrig accelerators` lists them.")
+    if target == "gcp":
+        defaults = gcp_defaults()
+        project = project or defaults.project
+        if not project:
+            raise BadInput("no GCP project is set: pass --project, set GOOGLE_CLOUD_PROJECT, or `gcloud config set project ID`.")
+        zone = zone or (defaults.zone if not region else None)
+    else:
+        if project:
+            raise BadInput("--project is for --target gcp; an aws run is placed by --region.")
+        region = region or aws_region()
+    offer = catalog.resolve(target, accelerator, zone=zone, region=region, spot=spot)
+    if disk_gb < MIN_DISK_GB:
+        raise BadInput(f"--disk-gb {disk_gb} is too small for a Deep Learning image: give at least {MIN_DISK_GB}.")
+    return CloudSpec(
+        accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region, project=project,
+        spot=spot, disk_gb=disk_gb, ssh_from=parse_ssh_from(ssh_from) if ssh_from else "", image=options.image,
+    )

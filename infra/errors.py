@@ -11,3 +11,23 @@ class BadInput(TrainrigError):
     """The user's input is wrong; nothing was started. Exit code 2."""
 
     exit_code = 2
+
+
+class EngineMissing(BadInput):
+    """The Pulumi CLI (or a cloud's Python extra) is not installed: nothing was started."""
+
+
+class CloudCredentialsMissing(BadInput):
+    """No credentials for the cloud: nothing was started."""
+
+
+class CloudRefused(TrainrigError):
+    """The cloud said no: capacity, quota, a disabled API, a missing right."""
+
+
+class StackBusy(TrainrigError):
+    """Another update of the same stack is running (or one crashed and left its lock)."""
+
+
+class EngineFailed(TrainrigError):
+    """A Pulumi operation failed for a reason we did not recognise; the message quotes Pulumi."""

@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from infra import names
+from infra.cloud import CLOUD_TARGETS, CloudOptions, CloudSpec, build_cloud, check_cloud_buckets
 from infra.errors import BadInput
 
-TARGETS = ("local", "ssh")
+TARGETS = ("local", "ssh", *CLOUD_TARGETS)
 DEFAULT_MAX_RUNTIME_S = 12 * 3600
 DEFAULT_SYNC_INTERVAL_S = 60
 REQUIREMENTS_FILE = "requirements.txt"
@@ -73,6 +74,7 @@ class RunSpec:
     identity_file: str | None = None
     known_hosts: str | None = None
     output_store: str | None = None  # gs://... or s3://...: the run's outputs go to <store>/<run id>/
+    cloud: CloudSpec | None = None  # targets gcp and aws: the machine to rent
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -90,6 +92,7 @@ class RunSpec:
         d["entry"] = EntryPoint(module=d["entry"].get("module"), command=tuple(d["entry"].get("command") or ()))
         d["env"] = tuple(tuple(kv) for kv in d.get("env") or ())
         d["host"] = SshHost(**d["host"]) if d.get("host") else None
+        d["cloud"] = CloudSpec(**d["cloud"]) if d.get("cloud") else None
         return cls(**d)
 
 
@@ -171,6 +174,7 @@ def build_spec(
     identity_file: str | None = None,
     known_hosts: str | None = None,
     output_store: str | None = None,
+    cloud: CloudOptions | None = None,
 ) -> RunSpec:
     """Check everything that can be checked on this computer; raise BadInput with one sentence."""
     code_dir = Path(code).expanduser()
@@ -204,6 +208,12 @@ def build_spec(
             raise BadInput(f"the install script {install_script} is not in {code_dir}: give a path inside the code folder.")
     elif (code_dir / DEFAULT_INSTALL_SCRIPT).is_file():
         install_script = DEFAULT_INSTALL_SCRIPT
+    cloud_spec = None
+    if target in CLOUD_TARGETS:
+        check_cloud_buckets(target, dataset_path, output_store)
+        cloud_spec = build_cloud(target, cloud or CloudOptions())
+    elif cloud and cloud.given():
+        raise BadInput(f"{', '.join(cloud.given())} only apply to --target gcp or aws (the target is {target}).")
     ssh_host = None
     if target == "ssh":
         if not host:
@@ -230,6 +240,7 @@ def build_spec(
         identity_file=str(Path(identity_file).expanduser().resolve()) if identity_file else None,
         known_hosts=str(Path(known_hosts).expanduser().resolve()) if known_hosts else None,
         output_store=output_store,
+        cloud=cloud_spec,
         notes=notes,
     )
 

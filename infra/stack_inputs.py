@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from infra.catalog import Offer
+
+if TYPE_CHECKING:
+    from infra.spec import RunSpec
+    from infra.stack_config import MachineKeys
 
 MANAGED_BY = "trainrig"
 
@@ -47,3 +52,42 @@ class StackInputs:
             "trainrig-dataset": self.dataset_name,
             "managed-by": MANAGED_BY,
         }
+
+
+SSH_USERS = {"gcp": "trainrig", "aws": "ubuntu"}  # aws: the Deep Learning AMI's (Ubuntu) login user
+FAILSAFE_MARGIN_MIN = 60  # provisioning, installs and the last sync happen outside the max runtime
+
+
+def _bucket_and_prefix(uri: str | None) -> tuple[str | None, str]:
+    if not uri or "://" not in uri:
+        return None, ""
+    bucket, _, prefix = uri.split("://", 1)[1].partition("/")
+    return bucket, prefix.strip("/")
+
+
+def inputs_for(spec: "RunSpec", keys: "MachineKeys") -> StackInputs:
+    """The component's inputs from the run spec: the catalog resolves the machine, the keys are read."""
+    from pathlib import Path
+
+    from infra import catalog
+    from infra.errors import BadInput
+
+    cloud = spec.cloud
+    assert cloud is not None
+    offer = catalog.resolve(spec.target, cloud.accelerator_text, zone=cloud.zone, region=cloud.region, spot=cloud.spot)
+    try:
+        private = Path(keys.host_key_file).read_text()
+        public = Path(keys.host_key_file + ".pub").read_text().strip()
+    except OSError as e:
+        raise BadInput(f"the run's host key {keys.host_key_file} cannot be read ({e.strerror}): "
+                       f"`trainrig up {spec.run_id}` makes a new one.") from e
+    dataset_bucket, dataset_prefix = _bucket_and_prefix(spec.dataset)
+    out_bucket, out_prefix = _bucket_and_prefix(spec.output_store)
+    return StackInputs(
+        run_id=spec.run_id, code_name=spec.code_name, dataset_name=spec.dataset_name, offer=offer, spot=cloud.spot,
+        disk_gb=cloud.disk_gb, ssh_from=cloud.ssh_from, ssh_user=SSH_USERS[spec.target],
+        ssh_public_key=keys.ssh_public_key, host_key=HostKey(private_openssh=private, public_openssh=public),
+        project=cloud.project, image=cloud.image, dataset_bucket=dataset_bucket, dataset_prefix=dataset_prefix,
+        output_store_bucket=out_bucket, output_store_prefix=out_prefix,
+        failsafe_minutes=spec.max_runtime_s // 60 + FAILSAFE_MARGIN_MIN,
+    )

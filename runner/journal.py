@@ -12,10 +12,11 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
+from infra.engine_outputs import StackOutputs
 from infra.spec import RunSpec
 from runner.errors import BadInput, RunNotFound
 from runner.machine import Machine
@@ -44,6 +45,14 @@ class RunRecord:
     exit_code: int | None = None
     downloads: list[str] = field(default_factory=list)
     log_offset: int = 0  # where the current attempt's log starts
+    stack: StackOutputs | None = None  # gcp/aws: what the run's Pulumi stack made
+
+    def effective_spec(self) -> RunSpec:
+        """The spec as the machine uses it: a cloud run without --output-store syncs to its stack's bucket."""
+        if self.stack is None or self.spec.output_store or self.spec.target not in ("gcp", "aws"):
+            return self.spec
+        scheme = "gs" if self.spec.target == "gcp" else "s3"
+        return replace(self.spec, output_store=f"{scheme}://{self.stack.output_bucket}")
 
     @property
     def run_id(self) -> str:
@@ -62,6 +71,7 @@ class RunRecord:
         d = dict(d)
         d["spec"] = RunSpec.from_dict(d["spec"])
         d["machine"] = Machine.from_dict(d["machine"]) if d.get("machine") else None
+        d["stack"] = StackOutputs(**d["stack"]) if d.get("stack") else None
         return cls(**d)
 
 

@@ -86,6 +86,10 @@ class Lifecycle:
     # -- up -------------------------------------------------------------------------------------
     async def up(self, spec: RunSpec) -> RunRecord:
         rid = spec.run_id
+        if spec.cloud is not None:
+            from runner.cloud_checks import prepare
+
+            spec = await asyncio.to_thread(prepare, spec, self.emit)  # Pulumi, credentials, the SSH range
         await asyncio.to_thread(check_run_buckets, spec)  # before anything exists, even a lock
         with self.journal.lock(rid, "up"):
             if self.journal.exists(rid):
@@ -118,7 +122,7 @@ class Lifecycle:
     ) -> tuple[int, asyncssh.SSHClientProcess | None]:
         """Upload code and dataset, start the supervisor; with `follow_log`, the returned process
         already streams the run (one round trip less before the first log line)."""
-        spec, rid = record.spec, record.run_id
+        spec, rid = record.effective_spec(), record.run_id
         run_dir = machine.run_dir(rid)
         uploads = [
             transfer.upload(conn, machine, spec.code_path, f"{run_dir}/code", f"{run_dir}/.code.index.json",
@@ -169,7 +173,7 @@ class Lifecycle:
 
     async def _tool_python(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine) -> str | None:
         """With buckets, the supervisor runs in the machine's tool venv (cloud clients, no credentials)."""
-        packages = tool_packages(record.spec)
+        packages = tool_packages(record.effective_spec())
         if not packages:
             return None
         self._phase(record, "preparing tools", ", ".join(packages))
@@ -288,7 +292,7 @@ class Lifecycle:
     # -- download / down ------------------------------------------------------------------------
     async def download(self, run_id: str, outputs_root: Path) -> Path:
         record = self.journal.load(run_id)
-        if record.spec.output_store:
+        if record.effective_spec().output_store:
             return await self._download_from_bucket(record, outputs_root)
         if record.state not in ("up", "started", "finished") or record.machine is None:
             where = f"; earlier downloads: {', '.join(record.downloads)}" if record.downloads else ""
@@ -311,10 +315,11 @@ class Lifecycle:
     async def _download_from_bucket(self, record: RunRecord, outputs_root: Path) -> Path:
         """From the run's output bucket: needs no machine, so it works after `down` too."""
         folder = outputs_root / folder_name(record)
-        self._phase(record, "collecting", f"{output_location(record.spec)} -> {folder}")
-        status, outputs, logs = await asyncio.to_thread(fetch_outputs, record.spec, folder, self.emit)
+        spec = record.effective_spec()
+        self._phase(record, "collecting", f"{output_location(spec)} -> {folder}")
+        status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
         if status is None:
-            raise BadInput(f"run {record.run_id} has synced nothing to {output_location(record.spec)} yet: `trainrig start` it first.")
+            raise BadInput(f"run {record.run_id} has synced nothing to {output_location(spec)} yet: `trainrig start` it first.")
         if not status.done:
             self.emit(Notice(f"the training is still running: downloading its last sync ({status.last_sync_at or 'none yet'})"))
         return self._downloaded(record.run_id, folder, status, outputs, logs)
@@ -328,11 +333,16 @@ class Lifecycle:
         self.emit(Notice(f"outputs: {outputs.files_total} files ({human_size(outputs.bytes_sent)}) in {folder}"))
         return folder
 
-    async def down(self, run_id: str) -> None:
+    async def down(self, run_id: str, discard_outputs: bool = False) -> None:
         record = self.journal.load(run_id)
         if record.state == "destroyed":
             self.emit(Notice(f"run {run_id} was already destroyed"))
             return
+        if (record.stack is not None and not record.spec.output_store and record.state in ("started", "finished")
+                and not record.downloads and not discard_outputs):
+            # The stack's own bucket holds the outputs, and destroying the stack deletes it.
+            raise BadInput(f"run {run_id}'s outputs are in its stack's bucket, which `down` deletes: "
+                           f"`trainrig download {run_id}` first, or `trainrig down {run_id} --discard-outputs`.")
         with self.journal.lock(run_id, "down"):
             record.state = "destroying"
             self._phase(record, "destroying", f"target {record.spec.target}")

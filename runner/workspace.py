@@ -7,15 +7,9 @@ and the UI see all runs wherever they are started from. TRAINRIG_HOME names the 
 import os
 from pathlib import Path
 
+from infra.project import find_project
+
 STATE_DIR = ".trainrig"
-
-
-def _is_trainrig_project(folder: Path) -> bool:
-    f = folder / "Pulumi.yaml"
-    try:
-        return f.is_file() and "name: trainrig" in f.read_text()
-    except OSError:
-        return False
 
 
 def state_dir() -> Path:
@@ -23,9 +17,7 @@ def state_dir() -> Path:
     if env:
         path = Path(env).expanduser().resolve()
     else:
-        installed = Path(__file__).resolve().parent.parent
-        candidates = [installed, *[p for p in [Path.cwd(), *Path.cwd().parents]]]
-        root = next((c for c in candidates if _is_trainrig_project(c)), None)
+        root = find_project()
         path = (root / STATE_DIR) if root else Path.home() / ".local" / "share" / "trainrig"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     ignore = path / ".gitignore"

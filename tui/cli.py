@@ -29,13 +29,23 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     entry.add_argument("--module", help="run `python -m MODULE --dataset_directory D --output_directory O --logs_directory L`")
     entry.add_argument("--command", help="run this command line instead (split like a shell would, not run by one)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable for the training (repeatable)")
-    p.add_argument("--target", default="local", help="where to train: local (default) or ssh")
+    p.add_argument("--target", default="local", help="where to train: local (default), ssh, gcp or aws")
     p.add_argument("--host", help="for --target ssh: user@address[:port]")
     p.add_argument("--identity", help="for --target ssh: private key file (default: your SSH agent and default keys)")
     p.add_argument("--known-hosts", help="for --target ssh: known_hosts file with the host's key (default ~/.ssh/known_hosts)")
     p.add_argument("--max-runtime", default="12h", help="stop the training after this long (e.g. 90m, 2h; default 12h)")
     p.add_argument("--sync-interval", default="60s", help="copy outputs and logs to the run's store this often (default 60s)")
     p.add_argument("--install-script", help="bash script in the code folder run before training (default: install.sh if present)")
+    c = p.add_argument_group("gcp and aws (see `trainrig accelerators`)")
+    c.add_argument("--accelerator", help="NAME or NAME:COUNT, e.g. T4, A10G:4, v5litepod-8")
+    c.add_argument("--zone", help="gcp: the zone (default: gcloud's, else the catalog's first); aws: an availability zone")
+    c.add_argument("--region", help="aws: the region (default: AWS_REGION / AWS_DEFAULT_REGION / the AWS config)")
+    c.add_argument("--project", help="gcp: the project (default: GOOGLE_CLOUD_PROJECT / gcloud's)")
+    c.add_argument("--spot", action="store_true", help="a spot (preemptible) machine: cheaper, may be taken back")
+    c.add_argument("--disk-gb", type=int, help="boot disk size in GB (default 200)")
+    c.add_argument("--ssh-from", help="CIDR allowed to SSH in (default: this computer's public address /32; "
+                   "`anywhere` opens it to the internet)")
+    c.add_argument("--image", help="override the image: a GCP image family or an AWS AMI name pattern")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,10 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="destroy everything the run created")
     down.add_argument("run")
     down.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    down.add_argument("--discard-outputs", action="store_true", help="destroy a cloud run's bucket even if its outputs were never downloaded")
+    acc = sub.add_parser("accelerators", help="the accelerator catalog: machines, memory, prices, places")
+    acc.add_argument("--cloud", choices=("gcp", "aws"), help="only this cloud's")
+    sub.add_parser("pulumi-env", help="print the exports that make plain `pulumi` see trainrig's stacks (eval it)")
     return p
 
 
 def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from infra.cloud import CloudOptions
     from infra.durations import parse_duration
     from infra.spec import build_spec
 
@@ -90,6 +105,8 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
         command=a.command, env=a.env, target=a.target, max_runtime_s=parse_duration(a.max_runtime, "--max-runtime"),
         sync_interval_s=parse_duration(a.sync_interval, "--sync-interval"), install_script=a.install_script,
         host=a.host, identity_file=a.identity, known_hosts=a.known_hosts, output_store=a.output_store,
+        cloud=CloudOptions(accelerator=a.accelerator, zone=a.zone, region=a.region, project=a.project, spot=a.spot,
+                           disk_gb=a.disk_gb, ssh_from=a.ssh_from, image=a.image),
     )
 
 
@@ -113,6 +130,13 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
 
     if a.cmd == "dataset":
         return _dataset(a, console)
+    if a.cmd == "accelerators":
+        from infra.catalog import format_table
+
+        print(format_table(a.cloud))
+        return EXIT_OK
+    if a.cmd == "pulumi-env":
+        return _pulumi_env()
 
     from infra.names import check_run_id
     from runner.lifecycle import Lifecycle
@@ -174,9 +198,25 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
             if input(f"Destroy run {run_id} and everything on its machine{got}? [y/N] ").strip().lower() not in ("y", "yes"):
                 console.say("nothing destroyed.")
                 return EXIT_OK
-        asyncio.run(life.down(run_id))
+        asyncio.run(life.down(run_id, discard_outputs=a.discard_outputs))
         return EXIT_OK
     raise AssertionError(a.cmd)
+
+
+def _pulumi_env() -> int:
+    """`eval "$(trainrig pulumi-env)"`: then `pulumi up -s RUN` in trainrig's folder uses the same
+    backend, passphrase and Python as trainrig does."""
+    import shlex
+
+    from infra.engine import engine_env
+    from infra.project import project_dir
+    from runner.workspace import state_dir
+
+    root = project_dir()
+    for key, value in engine_env(state_dir()).items():
+        print(f"export {key}={shlex.quote(value)}")
+    print(f"cd {shlex.quote(str(root))}")
+    return EXIT_OK
 
 
 def _dataset(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Where a run's machine comes from: this computer (`local`) or a machine the user owns (`ssh`)."""
+"""Where a run's machine comes from: this computer (`local`), a machine the user owns (`ssh`), or one
+rented for the run from a cloud (`gcp`, `aws`) through its Pulumi stack."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ def get_target(name: str) -> Target:
         from runner.targets.ssh_host import SshTarget
 
         return SshTarget()
+    if name in ("gcp", "aws"):
+        from runner.targets.cloud import CloudTarget
+
+        return CloudTarget(name)
     from runner.errors import BadInput
 
-    raise BadInput(f"the target {name!r} is not known: choose local or ssh.")
+    raise BadInput(f"the target {name!r} is not known: choose local, ssh, gcp or aws.")

@@ -1,0 +1,111 @@
+"""Targets `gcp` and `aws`: a machine rented for one run, made and destroyed by the run's Pulumi stack.
+
+`provision` makes the run's two SSH keys (login and host, 0600 in the journal), writes the stack
+config (so plain `pulumi up -s <run>` works on the same stack), runs `pulumi up` through the
+Automation API, then waits until the machine answers with the pinned host key and copies the tools.
+The host key was made here and handed to the machine at boot (as a Pulumi secret), so the first
+connection is already verified: nothing is trusted on first sight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncssh
+
+from infra import catalog
+from infra.engine import Engine
+from infra.engine_errors import Failure
+from infra.project import project_dir, stacks_dir
+from infra.stack_config import MachineKeys, write
+from runner import ssh
+from runner.errors import AuthFailed, HostKeyMismatch, RemoteFailed, Unreachable
+from runner.events import EventSink, Notice
+from runner.journal import Journal, RunRecord
+from runner.machine import Machine
+from runner.targets.ssh_host import install_tools
+
+ROOT = ".trainrig"
+BOOT_WAIT_S = 15 * 60  # first boot of a Deep Learning image, driver set-up included
+RETRY_S = 5.0
+
+
+def _engine(journal: Journal, on_event: EventSink) -> Engine:
+    return Engine(project_dir(), journal.root.parent, on_output=lambda line: on_event(Notice(f"pulumi: {line.rstrip()}")))
+
+
+def _new_key(journal: Journal, run_id: str, name: str) -> tuple[Path, str]:
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=f"trainrig {run_id} {name}")
+    path = journal.write_private(run_id, name, key.export_private_key())
+    public = key.export_public_key().decode().strip()
+    (path.parent / f"{name}.pub").write_text(public + "\n")
+    return path, public
+
+
+def _failure(record: RunRecord) -> Failure:
+    cloud = record.spec.cloud
+    assert cloud is not None
+    where = cloud.zone or cloud.region or ""
+    others = tuple(p for p in catalog.places(record.spec.target, cloud.accelerator) if p != where)
+    return Failure("up", record.run_id, where=where, elsewhere=others)
+
+
+async def wait_for_ssh(machine: Machine, deadline_s: float = BOOT_WAIT_S, on_event: EventSink = lambda _e: None) -> None:
+    """Until the machine answers with the pinned host key and takes our login key. While it boots,
+    a refused connection, another host key (the image's own, before the boot script replaced it) or
+    a refused key (not yet installed) all mean "not yet"; after the deadline they are errors."""
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            async with ssh.connect(machine, timeout=10):
+                return
+        except (Unreachable, HostKeyMismatch, AuthFailed) as e:
+            if time.monotonic() - start > deadline_s:
+                raise Unreachable(f"{machine.address} did not become reachable in {deadline_s / 60:.0f} minutes ({e}); "
+                                  "its serial console in the cloud console shows why.") from e
+            if not told:
+                on_event(Notice(f"waiting for {machine.host} to boot and accept SSH with its pinned host key"))
+                told = True
+            await asyncio.sleep(RETRY_S)
+
+
+class CloudTarget:
+    def __init__(self, name: str):
+        self.name = name
+
+    async def provision(self, record: RunRecord, journal: Journal, on_event: EventSink) -> Machine:
+        spec, rid = record.spec, record.run_id
+        client_key, client_public = _new_key(journal, rid, "client_key")
+        host_key, host_public = _new_key(journal, rid, "host_key")
+        config = write(stacks_dir(project_dir()), spec, MachineKeys(client_public, str(host_key)))
+        on_event(Notice(f"stack config {config} written; pulumi up -s {rid}"))
+        engine = _engine(journal, on_event)
+        outputs = await asyncio.to_thread(engine.up, _failure(record))
+        record.stack = outputs
+        journal.save(record)
+        if outputs.host_key.split()[:2] != host_public.split()[:2]:
+            raise HostKeyMismatch(f"run {rid}'s stack reports a host key that is not the one trainrig made for it; "
+                                  f"refusing to connect (`trainrig down {rid}` removes the stack).")
+        machine = Machine(
+            host=outputs.address, port=22, user=outputs.ssh_user, host_keys=(host_public,), client_key=str(client_key),
+            python="python3", root=ROOT, venv_cache=f"{ROOT}/venvs", shutdown_after=True,
+        )
+        on_event(Notice(f"{self.name} machine {outputs.address} is up (${outputs.hourly_price:.2f}/hour); "
+                        f"host key pinned ({ssh.fingerprints(machine.host_keys)})"))
+        await wait_for_ssh(machine, on_event=on_event)
+        async with ssh.connect(machine) as conn:
+            machine, version = await install_tools(conn, machine)
+        on_event(Notice(f"{machine.address}: Python {version}, trainrig's tools installed"))
+        return machine
+
+    async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
+        if record.machine is None:
+            raise RemoteFailed(f"run {record.run_id} has no machine; `trainrig up` it first.")
+        return record.machine
+
+    async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
+        """Everything of the stack, whatever state it is in (also after a failed or interrupted up)."""
+        await asyncio.to_thread(_engine(journal, on_event).destroy, record.run_id)
