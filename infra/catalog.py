@@ -328,6 +328,19 @@ class Catalog:
             image=e.image,
         )
 
+    def places(self, cloud: str, accelerator: str) -> tuple[str, ...]:
+        """Where the catalog knows `accelerator` on `cloud` (gcp: zones, aws: regions); () if it knows none.
+
+        For error messages after a capacity failure ("try elsewhere"), so it never raises."""
+        try:
+            name, _ = self.parse_accelerator(accelerator)
+        except BadInput:
+            return ()
+        e = self.find(cloud, name)
+        if e is None:
+            return ()
+        return e.zones if cloud == "gcp" else e.regions
+
     # -- showing ------------------------------------------------------------------------------------------------
 
     def format_table(self, cloud: str | None = None) -> str:
@@ -391,6 +404,10 @@ def resolve(
     spot: bool = False,
 ) -> Offer:
     return load().resolve(cloud, accelerator_text, zone=zone, region=region, spot=spot)
+
+
+def places(cloud: str, accelerator: str) -> tuple[str, ...]:
+    return load().places(cloud, accelerator)
 
 
 def format_table(cloud: str | None = None) -> str:

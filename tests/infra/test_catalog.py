@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra import catalog
-from infra.catalog import Catalog, Offer, format_table, load, parse_accelerator, resolve
+from infra.catalog import Catalog, Offer, format_table, load, parse_accelerator, places, resolve
 from infra.errors import BadInput
 
 DATA = Path(catalog.__file__).with_name("accelerators.json")
@@ -340,6 +340,15 @@ def test_spot_where_no_spot_price_is_known_is_refused_with_the_on_demand_price()
 
 def test_an_unknown_cloud_is_refused():
     assert "gcp or aws" in refusal("azure", "T4")
+
+
+def test_places_lists_zones_on_gcp_regions_on_aws_and_never_raises():
+    assert places("gcp", "A100-80GB") == (
+        "us-central1-a", "us-central1-c", "us-east4-c", "us-east5-b", "europe-west4-a", "asia-southeast1-c",
+    )
+    assert places("gcp", "t4:2")[0] == "us-central1-a"
+    assert places("aws", "A10G")[:2] == ("us-east-1", "us-east-2")
+    assert places("aws", "v5litepod-8") == () and places("gcp", "nope") == () and places("gcp", "T4:x") == ()
 
 
 # -- the table ----------------------------------------------------------------------------------------------------
