@@ -52,7 +52,8 @@ def _failure(record: RunRecord) -> Failure:
     return Failure("up", record.run_id, where=where, elsewhere=others)
 
 
-async def wait_for_ssh(machine: Machine, deadline_s: float = BOOT_WAIT_S, on_event: EventSink = lambda _e: None) -> None:
+async def wait_for_ssh(machine: Machine, deadline_s: float = BOOT_WAIT_S, on_event: EventSink = lambda _e: None,
+                       retry_s: float = RETRY_S) -> None:
     """Until the machine answers with the pinned host key and takes our login key. While it boots,
     a refused connection, another host key (the image's own, before the boot script replaced it) or
     a refused key (not yet installed) all mean "not yet"; after the deadline they are errors."""
@@ -69,7 +70,7 @@ async def wait_for_ssh(machine: Machine, deadline_s: float = BOOT_WAIT_S, on_eve
             if not told:
                 on_event(Notice(f"waiting for {machine.host} to boot and accept SSH with its pinned host key"))
                 told = True
-            await asyncio.sleep(RETRY_S)
+            await asyncio.sleep(retry_s)
 
 
 class CloudTarget:
