@@ -167,3 +167,23 @@ def read(stacks_dir: Path, run_id: str) -> tuple[RunSpec, MachineKeys]:
     if spec.run_id != run_id:
         raise BadInput(f"{path} names run {spec.run_id}, not {run_id}: its codeName/datasetName were edited; rename the file or undo the edit.")
     return spec, keys
+
+
+def spec_from_stack(stacks_dir: Path, run_id: str) -> RunSpec:
+    """`trainrig up RUN`: the run as its stack config file describes it (e.g. after switching
+    `trainrig:target`), checked like options given on the command line."""
+    from dataclasses import replace
+
+    from infra import catalog
+    from infra.cloud import check_cloud_buckets, parse_ssh_from
+
+    spec, _keys = read(stacks_dir, run_id)
+    cloud = spec.cloud
+    assert cloud is not None
+    if not Path(spec.code_path).is_dir():
+        raise BadInput(f"the stack config's trainrig:codePath {spec.code_path} is not a folder: fix it in {config_path(stacks_dir, run_id)}.")
+    check_cloud_buckets(spec.target, spec.dataset, spec.output_store)
+    offer = catalog.resolve(spec.target, cloud.accelerator_text, zone=cloud.zone, region=cloud.region, spot=cloud.spot)
+    cloud = replace(cloud, accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region,
+                    ssh_from=parse_ssh_from(cloud.ssh_from) if cloud.ssh_from else "")
+    return replace(spec, cloud=cloud)

@@ -19,7 +19,8 @@ exit codes: 0 success, 1 the training failed, 2 bad input (nothing started), 130
 
 
 def _spec_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("code", help="folder with your training code (requirements.txt and install.sh are used when present)")
+    p.add_argument("code", help="folder with your training code (requirements.txt and install.sh are used when present); "
+                   "or the id of a gcp/aws run whose stacks/Pulumi.<run>.yaml describes it")
     p.add_argument("--code-name", help="name of the code (default: the folder's name); lowercase, digits, hyphens")
     p.add_argument("--dataset-name", help="name of the dataset; the run id is <code-name>-<dataset-name>")
     p.add_argument("--dataset", help="dataset: a local folder (uploaded incrementally) or gs://... / s3://... (pulled by the machine)")
@@ -95,10 +96,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_FROM_STACK_CONFLICTS = ("code_name", "dataset_name", "dataset", "output_store", "module", "command", "env", "host",
+                         "accelerator", "zone", "region", "project", "spot", "disk_gb", "ssh_from", "image")
+
+
+def _spec_from_stack(a: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """`trainrig up RUN` where RUN has a stack config file (and is not a folder): the file is the spec."""
+    from infra.errors import BadInput
+    from infra.names import check_run_id
+    from infra.project import find_project, stacks_dir
+    from infra.stack_config import config_path, spec_from_stack
+
+    root = find_project()
+    if Path(a.code).is_dir() or root is None or "/" in a.code:
+        return None
+    rid = check_run_id(a.code)
+    if not config_path(stacks_dir(root), rid).is_file():
+        return None
+    given = [f"--{k.replace('_', '-')}" for k in _FROM_STACK_CONFLICTS if getattr(a, k, None) not in (None, False, [])]
+    if given or a.target != "local":
+        raise BadInput(f"run {rid} is described by {config_path(stacks_dir(root), rid)}: edit that file instead of "
+                       f"passing {', '.join(given) or '--target'}.")
+    return spec_from_stack(stacks_dir(root), rid)
+
+
 def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     from infra.cloud import CloudOptions
     from infra.durations import parse_duration
     from infra.spec import build_spec
+
+    from_stack = _spec_from_stack(a)
+    if from_stack is not None:
+        return from_stack
 
     return build_spec(
         code=a.code, code_name=a.code_name, dataset_name=a.dataset_name, dataset=a.dataset, module=a.module,
@@ -285,6 +314,9 @@ def main(argv: list[str] | None = None) -> None:
     except TrainrigError as e:
         console.say(f"error: {e}")
         code = e.exit_code
+    except BrokenPipeError:  # `trainrig accelerators | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
     except Exception as e:  # a failure trainrig did not foresee: one line, the traceback on demand
         if os.environ.get("TRAINRIG_DEBUG"):
             raise
