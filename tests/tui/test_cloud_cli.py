@@ -21,8 +21,9 @@ STACKS = stacks_dir(find_project())  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def cloud_env(env, tmp_path):  # type: ignore[no-untyped-def]
-    """No Pulumi CLI, no cloud defaults or credentials from the developer's own configuration."""
+def env(env, tmp_path):  # type: ignore[no-untyped-def]
+    """(Overrides conftest's, so the `trainrig` fixture runs with it.) No Pulumi CLI, no cloud
+    defaults or credentials from the developer's own configuration."""
     env = dict(env)
     env["PATH"] = os.path.dirname(sys.executable) + ":/usr/bin:/bin"
     env["HOME"] = str(tmp_path / "home")
@@ -34,8 +35,8 @@ def cloud_env(env, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def cli(trainrig, cloud_env, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("os.environ", cloud_env)  # the trainrig fixture runs with this environment
+def cli(trainrig, env):  # type: ignore[no-untyped-def]
+    assert env["HOME"].endswith("home")  # the override above is in force
     return trainrig
 
 
