@@ -1,0 +1,101 @@
+"""A GPU VM on Compute Engine for one run, from a Deep Learning VM image."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.components.gcp_access import CLOUD_PLATFORM_SCOPE, GcpAccess, base_name, gcp_metadata
+from infra.stack_inputs import StackInputs
+
+DLVM_IMAGE_PROJECT = "deeplearning-platform-release"
+
+
+def image_path(inputs: StackInputs) -> str:
+    family = inputs.image or inputs.offer.image
+    return f"projects/{DLVM_IMAGE_PROJECT}/global/images/family/{family}"
+
+
+def _scheduling(spot: bool) -> gcp.compute.InstanceSchedulingArgs:
+    # GPU VMs cannot live-migrate, so they must stop for host maintenance; they are not restarted
+    # after it (spot requires that; on demand, a restarted machine would bill with nothing running).
+    if spot:
+        return gcp.compute.InstanceSchedulingArgs(
+            on_host_maintenance="TERMINATE",
+            automatic_restart=False,
+            provisioning_model="SPOT",
+            preemptible=True,
+            instance_termination_action="STOP",  # keep the disk: the outputs synced so far survive
+        )
+    return gcp.compute.InstanceSchedulingArgs(on_host_maintenance="TERMINATE", automatic_restart=False)
+
+
+class GcpGpuMachine(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    ssh_user: pulumi.Output[str]
+    host_key: pulumi.Output[str]
+    output_bucket: pulumi.Output[str]
+    hourly_price: pulumi.Output[float]
+
+    def __init__(self, name: str, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainrig:gcp:GpuMachine", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        offer = inputs.offer
+        access = GcpAccess(f"{base_name(inputs)}-access", inputs, opts=child)
+
+        # n1 machines take their GPUs as guest accelerators; g2/a2/a3 types come with theirs.
+        accelerators = (
+            [gcp.compute.InstanceGuestAcceleratorArgs(type=offer.gcp_accelerator_type, count=offer.count)]
+            if offer.gcp_accelerator_type
+            else None
+        )
+        metadata = gcp_metadata(inputs)
+        metadata["install-nvidia-driver"] = "True"  # the DLVM installs its driver at first boot
+
+        instance = gcp.compute.Instance(
+            base_name(inputs),
+            zone=offer.zone,
+            project=inputs.project,
+            machine_type=offer.machine_type,
+            guest_accelerators=accelerators,
+            scheduling=_scheduling(inputs.spot),
+            boot_disk=gcp.compute.InstanceBootDiskArgs(
+                auto_delete=True,
+                initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
+                    image=image_path(inputs),
+                    size=inputs.disk_gb,
+                    type="pd-balanced",
+                    labels=inputs.labels,
+                ),
+            ),
+            network_interfaces=[
+                gcp.compute.InstanceNetworkInterfaceArgs(
+                    network="default",
+                    access_configs=[gcp.compute.InstanceNetworkInterfaceAccessConfigArgs()],  # ephemeral IP
+                )
+            ],
+            tags=[access.network_tag],
+            metadata=metadata,
+            service_account=gcp.compute.InstanceServiceAccountArgs(
+                email=access.service_account_email,
+                scopes=[CLOUD_PLATFORM_SCOPE],
+            ),
+            labels=inputs.labels,
+            # The runner reads the dataset as soon as it logs in: the bucket rights must be there.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
+        )
+
+        self.address = instance.network_interfaces.apply(lambda nics: nics[0].access_configs[0].nat_ip)
+        self.ssh_user = pulumi.Output.from_input(inputs.ssh_user)
+        self.host_key = pulumi.Output.from_input(inputs.host_key.public_openssh.strip())
+        self.output_bucket = access.output_bucket
+        self.hourly_price = pulumi.Output.from_input(offer.hourly_usd)
+        self.register_outputs(
+            {
+                "address": self.address,
+                "ssh_user": self.ssh_user,
+                "host_key": self.host_key,
+                "output_bucket": self.output_bucket,
+                "hourly_price": self.hourly_price,
+            }
+        )

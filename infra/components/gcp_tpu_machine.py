@@ -1,0 +1,64 @@
+"""A TPU VM (Cloud TPU v2 API) for one run: the host runs the training itself, like a GPU VM."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.components.gcp_access import CLOUD_PLATFORM_SCOPE, GcpAccess, base_name, gcp_metadata
+from infra.errors import BadInput
+from infra.stack_inputs import StackInputs
+
+
+class GcpTpuMachine(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    ssh_user: pulumi.Output[str]
+    host_key: pulumi.Output[str]
+    output_bucket: pulumi.Output[str]
+    hourly_price: pulumi.Output[float]
+
+    def __init__(self, name: str, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainrig:gcp:TpuMachine", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        offer = inputs.offer
+        if not offer.tpu_runtime:
+            raise BadInput(
+                f"the TPU offer {offer.accelerator!r} names no TPU runtime version; fix the catalog entry."
+            )
+        access = GcpAccess(f"{base_name(inputs)}-access", inputs, opts=child)
+
+        # A TPU VM's boot disk and image come with its runtime version: disk_gb and image do not apply.
+        vm = gcp.tpu.V2Vm(
+            base_name(inputs),
+            zone=offer.zone,
+            project=inputs.project,
+            accelerator_type=offer.machine_type,
+            runtime_version=offer.tpu_runtime,
+            network_config=gcp.tpu.V2VmNetworkConfigArgs(network="default", enable_external_ips=True),
+            scheduling_config=gcp.tpu.V2VmSchedulingConfigArgs(spot=True) if inputs.spot else None,
+            service_account=gcp.tpu.V2VmServiceAccountArgs(
+                email=access.service_account_email,
+                scopes=[CLOUD_PLATFORM_SCOPE],
+            ),
+            metadata=gcp_metadata(inputs),
+            tags=[access.network_tag],
+            labels=inputs.labels,
+            # The runner reads the dataset as soon as it logs in: the bucket rights must be there.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
+        )
+
+        # Worker 0 is the host trainrig drives (a single-host slice has only that one).
+        self.address = vm.network_endpoints.apply(lambda ends: ends[0].access_configs[0].external_ip)
+        self.ssh_user = pulumi.Output.from_input(inputs.ssh_user)
+        self.host_key = pulumi.Output.from_input(inputs.host_key.public_openssh.strip())
+        self.output_bucket = access.output_bucket
+        self.hourly_price = pulumi.Output.from_input(offer.hourly_usd)
+        self.register_outputs(
+            {
+                "address": self.address,
+                "ssh_user": self.ssh_user,
+                "host_key": self.host_key,
+                "output_bucket": self.output_bucket,
+                "hourly_price": self.hourly_price,
+            }
+        )
