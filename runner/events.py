@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Callable, Union
 
 from runner.remote.status import Status
+from runner.remote.telemetry import Sample
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,26 @@ class StatusChanged:
 
 
 @dataclass(frozen=True)
+class MetricPoint:
+    """One line of the training's logs/metrics.jsonl (written by trainrig_helpers.log_metrics)."""
+
+    step: int
+    wall_time: float
+    values: dict[str, float]  # metric name -> value (NaN and infinities included)
+    offset: int  # where its line starts in the file
+    end: int  # where the next line starts: follow again from here to see what came after it
+
+
+@dataclass(frozen=True)
+class TelemetrySample:
+    """One line of the supervisor's logs/telemetry.jsonl."""
+
+    sample: Sample
+    offset: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Progress:
     label: str
     bytes_done: int
@@ -36,7 +57,7 @@ class Notice:
     text: str
 
 
-Event = Union[PhaseChanged, LogChunk, StatusChanged, Progress, Notice]
+Event = Union[PhaseChanged, LogChunk, StatusChanged, MetricPoint, TelemetrySample, Progress, Notice]
 EventSink = Callable[[Event], None]
 
 

@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import asyncssh
 
@@ -25,20 +26,23 @@ from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
 from runner.events import (
     EventSink,
     LogChunk,
+    MetricPoint,
     Notice,
     PhaseChanged,
     Progress,
     StatusChanged,
     ignore,
 )
-from runner.follow import follow
+from runner.follow import Offsets, follow
 from runner.ignore import IgnoreRules
 from runner.journal import HOLDS_RESOURCES, Journal, RunRecord
 from runner.machine import Machine
 from runner.manifest import write_manifest
+from runner.metrics import parse_lines
 from runner.remote.config import SupervisorConfig
 from runner.remote.status import Status
 from runner.targets import get_target
+from runner.tensorboard import Tunnel, serve_tensorboard
 from runner.units import human_size
 
 RECONNECT_FOR_S = 120.0
@@ -119,9 +123,10 @@ class Lifecycle:
     # -- start ----------------------------------------------------------------------------------
     async def _upload_and_launch(
         self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, follow_log: bool
-    ) -> tuple[int, asyncssh.SSHClientProcess | None]:
+    ) -> tuple[Offsets, asyncssh.SSHClientProcess | None]:
         """Upload code and dataset, start the supervisor; with `follow_log`, the returned process
-        already streams the run (one round trip less before the first log line)."""
+        already streams the run (log, metrics and telemetry of this attempt: one round trip less
+        before the first log line)."""
         spec, rid = record.effective_spec(), record.run_id
         run_dir = machine.run_dir(rid)
         uploads = [
@@ -165,11 +170,12 @@ class Lifecycle:
             raise BadInput(f"run {rid} is already training: `trainrig logs {rid} -f` follows it, `trainrig stop {rid}` stops it.")
         record.state, record.outcome, record.exit_code, record.reason = "started", None, None, ""
         record.log_offset = reply["log_offset"]
+        offsets = Offsets(reply["log_offset"], reply["metrics_offset"], reply["telemetry_offset"])
         self._phase(record, "started", f"supervisor pid {reply['pid']}")
         if not follow_log:
             await proc.wait()
-            return record.log_offset, None
-        return record.log_offset, proc
+            return offsets, None
+        return offsets, proc
 
     async def _tool_python(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine) -> str | None:
         """With buckets, the supervisor runs in the machine's tool venv (cloud clients, no credentials)."""
@@ -188,26 +194,27 @@ class Lifecycle:
         machine = await self._machine(record)
         async with ssh.connect(machine) as conn:
             with self.journal.lock(run_id, "start"):
-                offset, proc = await self._upload_and_launch(conn, record, machine, follow_log)
+                offsets, proc = await self._upload_and_launch(conn, record, machine, follow_log)
             if proc is None:
                 return None
-            return await self._follow(record, offset, conn, proc, machine)
+            return await self._follow(record, offsets, conn, proc, machine)
 
     # -- follow / logs --------------------------------------------------------------------------
     async def _follow(
-        self, record: RunRecord, offset: int, conn: asyncssh.SSHClientConnection | None = None,
+        self, record: RunRecord, offsets: Offsets, conn: asyncssh.SSHClientConnection | None = None,
         proc: asyncssh.SSHClientProcess | None = None, machine: Machine | None = None,
     ) -> Status:
-        """Stream the log from `offset` until the run ends; reconnects when the connection drops."""
+        """Stream the followed files from `offsets` until the run ends; reconnects when the
+        connection drops."""
         machine = machine or await self._machine(record)
         last_news = time.monotonic()
         shown = 0  # phases of the machine's status already reported
+        warning = ""  # the machine's warning last reported
 
         def on_event(event):  # type: ignore[no-untyped-def]
-            nonlocal shown, last_news, offset
+            nonlocal shown, last_news, offsets, warning
             last_news = time.monotonic()
-            if isinstance(event, LogChunk):
-                offset = event.offset + len(event.data)  # a reconnect resumes right after it
+            offsets = offsets.after(event)  # a reconnect resumes right after what was shown
             if isinstance(event, StatusChanged):
                 # Every phase once, in order, even those that came and went between two looks.
                 if len(event.status.phases) < shown:
@@ -218,16 +225,19 @@ class Lifecycle:
                 if event.status.phase == "pulling dataset" and event.status.pull_progress:
                     nbytes, files = event.status.pull_progress
                     self.emit(Progress("dataset", nbytes, 0, files))
+                if event.status.warning != warning:
+                    warning = event.status.warning
+                    self.emit(Notice(f"warning from the machine: {warning}" if warning else "the machine's warning has cleared"))
             self.emit(event)
 
         while True:
             try:
                 if conn is not None:
-                    status, offset = await follow(conn, machine, record.run_id, offset, on_event, proc)
+                    status, offsets = await follow(conn, machine, record.run_id, offsets, on_event, proc)
                 else:
                     machine = await self._machine(record)  # the local server may need a restart
                     async with ssh.connect(machine) as c:
-                        status, offset = await follow(c, machine, record.run_id, offset, on_event, None)
+                        status, offsets = await follow(c, machine, record.run_id, offsets, on_event, None)
                 break
             except (RemoteFailed, Unreachable) as e:
                 conn = proc = None
@@ -248,7 +258,31 @@ class Lifecycle:
 
     async def follow_logs(self, run_id: str, offset: int = 0) -> Status:
         record = self._live(run_id)
-        return await self._follow(record, offset)
+        return await self._follow(record, Offsets(log=offset))
+
+    async def follow_run(self, run_id: str, offsets: Offsets) -> Status:
+        """Follow any of the log, the metrics and the telemetry (MetricPoint, TelemetrySample
+        events), each from its own offset, until the run ends."""
+        record = self._live(run_id)
+        return await self._follow(record, offsets)
+
+    async def read_metrics(self, run_id: str) -> list[MetricPoint]:
+        """The metric points the training has written so far (all attempts)."""
+        record = self._live(run_id)
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/metrics.jsonl"])
+        if done.exit_status != 0:
+            return []
+        return [p for _, _, p in parse_lines(done.stdout or b"", 0) if p is not None]
+
+    async def tensorboard(self, run_id: str, local_port: int, on_ready: Callable[[Tunnel], None]) -> None:
+        """TensorBoard on the run's machine over its logs, forwarded to localhost:`local_port` (or
+        the next free port) through the SSH connection; runs until cancelled (Ctrl-C)."""
+        record = self._live(run_id)
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            await serve_tensorboard(conn, machine, run_id, local_port, on_ready)
 
     async def read_log(self, run_id: str) -> bytes:
         record = self._live(run_id)

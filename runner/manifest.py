@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from runner.journal import RunRecord, utc_now
+from runner.metrics import read_file, summarize
 from runner.remote.status import Status
 from runner.transfer import TransferResult
 
@@ -26,6 +27,7 @@ def write_manifest(
         "machine_address": record.machine.address if record.machine else None,
         "outcome": s.outcome,
         "reason": s.reason,
+        "warning": s.warning,
         "exit_code": s.exit_code,
         "phases": [{"phase": p, "at": at} for p, at in phases],
         "started_at": s.started_at,
@@ -40,6 +42,8 @@ def write_manifest(
         "last_sync_at": s.last_sync_at,
         "outputs": {"files": outputs.files_total, "bytes": outputs.bytes_sent, "tree_hash": outputs.tree_hash},
         "logs": {"files": logs.files_total, "bytes": logs.bytes_sent},
+        # Last and best value of each metric the training logged (logs/metrics.jsonl, all attempts).
+        "metrics": {name: m.to_dict() for name, m in summarize(read_file(folder / "logs" / "metrics.jsonl")).items()},
         "downloaded_at": utc_now(),
     }
     path = folder / "run.json"

@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="print a run's training log")
     logs.add_argument("run")
     logs.add_argument("-f", "--follow", action="store_true", help="print from the start and follow until the training ends")
+    logs.add_argument("--metrics", action="store_true",
+                      help="print the training's metric points (trainrig_helpers.log_metrics) instead of its log")
+    tb = sub.add_parser("tensorboard", help="TensorBoard on the run's machine, forwarded to localhost through SSH")
+    tb.add_argument("run")
+    tb.add_argument("--port", type=int, default=6006, help="port on this computer (default 6006, or the next free one)")
     st = sub.add_parser("status", help="a run's state and its machine's status")
     st.add_argument("run")
     st.add_argument("--json", action="store_true")
@@ -192,6 +197,10 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         if a.no_follow:
             console.say(f"the training runs: `trainrig logs {run_id} -f` follows it, `trainrig status {run_id}` tells where it is.")
         return _outcome_exit(status, console)
+    if a.cmd == "logs" and a.metrics:
+        return _logs_metrics(a, run_id, console)
+    if a.cmd == "tensorboard":
+        return _tensorboard(a, run_id, console)
     if a.cmd == "logs":
         if a.follow:
             return _outcome_exit(asyncio.run(life.follow_logs(run_id, 0)), console)
@@ -245,6 +254,51 @@ def _pulumi_env() -> int:
     for key, value in engine_env(state_dir()).items():
         print(f"export {key}={shlex.quote(value)}")
     print(f"cd {shlex.quote(str(root))}")
+    return EXIT_OK
+
+
+def _logs_metrics(a: argparse.Namespace, run_id: str, console) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from runner.events import MetricPoint
+    from runner.follow import Offsets
+    from runner.lifecycle import Lifecycle
+    from runner.metrics import format_point
+
+    def show(event) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(event, MetricPoint):
+            print(format_point(event), flush=True)
+        else:
+            console(event)
+
+    life = Lifecycle(on_event=show)
+    if a.follow:
+        return _outcome_exit(asyncio.run(life.follow_run(run_id, Offsets(log=None, metrics=0))), console)
+    points = asyncio.run(life.read_metrics(run_id))
+    for p in points:
+        show(p)
+    if not points:
+        console.say(f"run {run_id} has logged no metrics yet (its script calls trainrig_helpers.log_metrics to log them).")
+    return EXIT_OK
+
+
+def _tensorboard(a: argparse.Namespace, run_id: str, console) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from infra.errors import BadInput
+    from runner.lifecycle import Lifecycle
+
+    if not 1 <= a.port <= 65535:
+        raise BadInput(f"--port {a.port} is not a port: give one from 1 to 65535 (default 6006).")
+
+    def ready(tunnel) -> None:  # type: ignore[no-untyped-def]
+        console.say(f"TensorBoard for run {run_id}: {tunnel.url}  (the machine's port {tunnel.remote_port}, through SSH; "
+                    "Ctrl-C stops TensorBoard, not the training)")
+
+    try:
+        asyncio.run(Lifecycle(on_event=console).tensorboard(run_id, a.port, ready))
+    except KeyboardInterrupt:
+        console.say("TensorBoard stopped; the training is untouched.")
     return EXIT_OK
 
 

@@ -20,6 +20,8 @@ class SupervisorConfig:
     shutdown_after: bool = False
     dataset_uri: Optional[str] = None  # a bucket to pull the dataset from (a local dataset is uploaded)
     output_uri: Optional[str] = None  # where outputs and logs are synced; None: the run's store/ folder
+    telemetry_interval_s: float = 5.0
+    disk_warn_below_mb: Optional[float] = None  # None: telemetry.low_disk_mb's rule
 
     def to_json(self):
         return json.dumps(asdict(self))
@@ -42,6 +44,8 @@ class RunLayout:
         self.supervisor_log = j("supervisor.log")
         self.train_log = j("logs", "train.log")
         self.install_log = j("logs", "install.log")
+        self.metrics = j("logs", "metrics.jsonl")  # written by the training (trainrig_helpers)
+        self.telemetry = j("logs", "telemetry.jsonl")  # written by the supervisor
 
     def index(self, folder):
         """The transfer index kept beside `folder` (never inside the user's files)."""

@@ -1,9 +1,12 @@
-"""Follow a run from the machine: log bytes from an offset, plus every status change, as frames.
+"""Follow a run from the machine: its log, metrics and telemetry files from offsets, plus every
+status change, as frames.
 
-Frames: b"L" + offset(u64) + length(u32) + bytes, and b"S" + length(u32) + status JSON. While the
-training runs only whole lines are sent, so a follower restarted at the last offset it printed
-shows every line once. Ends when the run has an outcome and the log is drained; a supervisor that
-died without one is reported as outcome "lost", never waited for forever.
+Frames: b"S" + length(u32) + status JSON, and for each followed file b"L" (logs/train.log),
+b"M" (logs/metrics.jsonl) or b"T" (logs/telemetry.jsonl) + offset(u64) + length(u32) + bytes.
+Only whole lines are sent (the log's last piece once the run is over), so a follower restarted at
+the offsets it last showed shows every line once. Ends when the run is done and every file is
+drained; a supervisor that died without an outcome is reported as outcome "lost", never waited for
+forever.
 """
 
 import json
@@ -16,12 +19,46 @@ from .config import RunLayout
 from .procs import alive
 from .status import read_status
 
-LOG = struct.Struct("!cQI")
+CHUNK = struct.Struct("!cQI")
 STATUS = struct.Struct("!cI")
 POLL_S = 0.05
 MAX_READ = 1 << 20
-# A line longer than this is sent in pieces rather than held back forever.
+# A log line longer than this is sent in pieces rather than held back forever.
 MAX_HELD = 1 << 16
+KINDS = (b"L", b"M", b"T")
+SKIP = "-"  # an offset argument that means: do not follow this file
+
+
+class _File:
+    """One followed file: sends what was appended since `offset`, whole lines only."""
+
+    def __init__(self, kind, path, offset, split_long_lines):
+        self.kind, self.path, self.offset = kind, path, offset
+        self.split_long_lines = split_long_lines  # the log may; a JSON line in pieces is no use
+        self._f = None
+
+    def pump(self, out, finished):
+        """Write this file's new frames to `out`; True if any were written."""
+        if self._f is None:
+            if not os.path.exists(self.path):
+                return False
+            self._f = open(self.path, "rb")
+        sent = False
+        while True:
+            self._f.seek(self.offset)
+            data = self._f.read(MAX_READ)
+            if not data:
+                break
+            if not (finished and self.split_long_lines):
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    data = data[:cut]
+                elif len(data) < (MAX_HELD if self.split_long_lines else MAX_READ):
+                    break  # wait for the rest of the line (a monster line goes in pieces)
+            out.write(CHUNK.pack(self.kind, self.offset, len(data)) + data)
+            self.offset += len(data)
+            sent = True
+        return sent
 
 
 def _send_status(out, status):
@@ -30,12 +67,17 @@ def _send_status(out, status):
     out.flush()
 
 
-def follow(run_dir, offset, out, poll_s=POLL_S):
+def follow(run_dir, offsets, out, poll_s=POLL_S):
+    """`offsets`: (log, metrics, telemetry) offsets, None for a file not followed."""
     L = RunLayout(run_dir)
+    files = [
+        _File(kind, path, offset, kind == b"L")
+        for kind, path, offset in zip(KINDS, (L.train_log, L.metrics, L.telemetry), offsets)
+        if offset is not None
+    ]
     status_seen = None
     status = None
     last_alive_check = 0.0
-    log = None
     while True:
         try:
             st = os.stat(L.status)
@@ -56,22 +98,9 @@ def follow(run_dir, offset, out, poll_s=POLL_S):
                     status.settle_dead_supervisor()
                 _send_status(out, status)
                 finished = True
-        if log is None and os.path.exists(L.train_log):
-            log = open(L.train_log, "rb")
         sent = False
-        while log is not None:
-            log.seek(offset)
-            data = log.read(MAX_READ)
-            if not data:
-                break
-            if not finished:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0 and len(data) < MAX_HELD:
-                    break
-                data = data[:cut] if cut else data
-            out.write(LOG.pack(b"L", offset, len(data)) + data)
-            offset += len(data)
-            sent = True
+        for f in files:
+            sent = f.pump(out, finished) or sent
         if sent:
             out.flush()
         if finished:
@@ -80,8 +109,14 @@ def follow(run_dir, offset, out, poll_s=POLL_S):
             time.sleep(poll_s)
 
 
-def main(run_dir, offset):
+def parse_offsets(args):
+    """Command-line words (log [metrics [telemetry]]) to offsets; SKIP or a missing word: not followed."""
+    words = list(args) + [SKIP] * (len(KINDS) - len(args))
+    return tuple(None if w == SKIP else int(w) for w in words[:len(KINDS)])
+
+
+def main(run_dir, offsets):
     try:
-        follow(run_dir, offset, sys.stdout.buffer)
+        follow(run_dir, offsets, sys.stdout.buffer)
     except BrokenPipeError:
         pass  # the user stopped following; the training goes on

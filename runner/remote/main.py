@@ -80,13 +80,14 @@ def launch(run_dir, then_follow):
     if running:
         _reply({"error": "already_running", "pid": running.supervisor_pid})
         return 3
-    offset = os.path.getsize(L.train_log) if os.path.exists(L.train_log) else 0
+    # This attempt's lines start where the files end now (an earlier attempt's stay before them).
+    offsets = tuple(os.path.getsize(p) if os.path.exists(p) else 0 for p in (L.train_log, L.metrics, L.telemetry))
     pid = start(run_dir, sys.stdin.read())
-    _reply({"pid": pid, "log_offset": offset})
+    _reply({"pid": pid, "log_offset": offsets[0], "metrics_offset": offsets[1], "telemetry_offset": offsets[2]})
     if then_follow:
         from .follow import main as follow_main
 
-        follow_main(run_dir, offset)
+        follow_main(run_dir, offsets)
     return 0
 
 
@@ -173,10 +174,14 @@ def main(argv):
     if cmd == "launch":
         return launch(args[0], then_follow=args[1:] == ["follow"])
     if cmd == "follow":
-        from .follow import main as follow_main
+        from .follow import main as follow_main, parse_offsets
 
-        follow_main(args[0], int(args[1]))
+        follow_main(args[0], parse_offsets(args[1:]))
         return 0
+    if cmd == "tensorboard":
+        from .tensorboard import serve
+
+        return serve(args[0], *args[1:])
     if cmd == "status":
         return status(args[0])
     if cmd == "stop":

@@ -60,6 +60,8 @@ class Status:
     output_location: str = ""
     pull_progress: List[int] = field(default_factory=list)  # [bytes, files] of the dataset pull so far
     sync_error: str = ""
+    warning: str = ""  # something that may soon end the training (a nearly full disk); '' when all is well
+    venv_dir: str = ""  # the training's environment (TensorBoard runs from it)
     machine: MachineFacts = field(default_factory=MachineFacts)
 
     @property

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 
-from . import facts, venv
+from . import facts, telemetry, venv
 from .config import RunLayout, SupervisorConfig
 from .status import Status, now_iso, write_status
 from .location import Location, parse_location
@@ -35,6 +35,8 @@ class Supervisor:
         self._child = None
         self._stop_reason = None  # "stopped" or "timed_out"
         self._sync_stop = threading.Event()
+        self._telemetry_stop = threading.Event()
+        self._sampler = telemetry.Sampler(layout.dir)
 
     # -- status ---------------------------------------------------------------------------------
     def save(self):
@@ -190,9 +192,38 @@ class Supervisor:
         while not self._sync_stop.wait(self.config.sync_interval_s):
             self._sync_all()
 
+    # -- telemetry ------------------------------------------------------------------------------
+    def _sample(self):
+        """One telemetry line; a nearly full disk goes into the status, where every follower sees
+        it, before it ends the training."""
+        sample = self._sampler.sample()
+        try:
+            telemetry.append(self.layout.telemetry, sample)
+        except OSError as e:  # a full disk refuses this line too: the warning below still tells
+            self.note("telemetry not written: %s" % e)
+        warning = telemetry.disk_warning(sample, self.config.disk_warn_below_mb)
+        if warning != self.status.warning:
+            with self._lock:
+                self.status.warning = warning
+            self.save()
+            if warning:
+                self.note("warning: %s" % warning)
+
+    def _telemetry_loop(self):
+        while True:
+            try:
+                self._sample()
+            except Exception:  # noqa: BLE001 - telemetry must never end the run
+                traceback.print_exc()
+            if self._telemetry_stop.wait(self.config.telemetry_interval_s):
+                return
+
     # -- the run --------------------------------------------------------------------------------
     def _env(self, venv_dir):
         L = self.layout
+        # trainrig_helpers imports with no install: its folder goes after the user's own PYTHONPATH
+        # (and Python puts the script's folder before both, so a file of the user's of that name wins).
+        helpers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
         env = dict(os.environ)
         env.pop("PYTHONHOME", None)
         env.update(
@@ -205,6 +236,7 @@ class Supervisor:
             TRAINRIG_LOGS_DIR=L.logs,
         )
         env.update({k: v for k, v in self.config.env})
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), helpers) if p)
         return env
 
     def _argv(self, venv_dir):
@@ -226,6 +258,7 @@ class Supervisor:
         if self._stop_reason is not None:
             return venv_dir
         self.status.venv_reused = reused
+        self.status.venv_dir = venv_dir
         self.status.frozen_requirements = venv.frozen(venv_dir)
         self.save()
         if self.config.install_script:
@@ -261,6 +294,8 @@ class Supervisor:
             s.outcome, s.reason = "failed", "the training was killed by signal %d" % -rc
         else:
             s.outcome, s.reason = "failed", "the training exited with code %s" % rc
+        if s.outcome == "failed" and s.warning:
+            s.reason += " (%s)" % s.warning  # the likely cause, said where the failure is read
         s.ended_at = now_iso()
 
     def run(self):
@@ -273,9 +308,11 @@ class Supervisor:
         deadline.daemon = True
         deadline.start()
         sync = threading.Thread(target=self._sync_loop, daemon=True)
+        sampler = threading.Thread(target=self._telemetry_loop, daemon=True)
         try:
             self.enter("preparing")
             L.make()
+            sampler.start()
             self.status.machine = facts.collect()
             for folder, attr in ((L.code, "code_hash"), (L.dataset, "dataset_hash")):
                 index = Index(L.index(folder))
@@ -306,15 +343,21 @@ class Supervisor:
             self.status.ended_at = now_iso()
             traceback.print_exc()
         finally:
-            self._finally(deadline, sync)
+            self._finally(deadline, sync, sampler)
 
-    def _finally(self, deadline, sync):
+    def _finally(self, deadline, sync, sampler):
         """Each last step on its own: a full disk failing one must not skip the shutdown."""
         deadline.cancel()
         self._sync_stop.set()
+        self._telemetry_stop.set()
         if sync.is_alive():
             sync.join()  # never two syncs of the same files at once
-        for step in (lambda: self.enter("syncing"), self._sync_all, lambda: self.enter("finished"),
+        started = sampler.ident is not None
+        if started:
+            sampler.join()
+        last_sample = self._sample if started else (lambda: None)
+        # A last telemetry line (the machine as the training left it) goes out with the final sync.
+        for step in (last_sample, lambda: self.enter("syncing"), self._sync_all, lambda: self.enter("finished"),
                      self._push_status,
                      lambda: self.note("outcome: %s %s" % (self.status.outcome, self.status.reason))):
             try:

@@ -71,9 +71,20 @@ async def handle(process: asyncssh.SSHServerProcess, sandbox: str) -> None:
         feeder.cancel()
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class _Server(asyncssh.SSHServer):
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+        """Port forwards (e.g. `trainrig tensorboard`) may reach this computer's loopback only,
+        as they would reach a cloud machine's own services, never another host."""
+        return dest_host in LOOPBACK
+
+
 async def serve(sandbox: str, host_key: str, authorized_key: str, ready_file: str) -> None:
     server = await asyncssh.listen(
         "127.0.0.1", 0,
+        server_factory=_Server,
         server_host_keys=[host_key],
         authorized_client_keys=asyncssh.import_authorized_keys(open(authorized_key).read()),
         process_factory=lambda p: handle(p, sandbox),
