@@ -46,8 +46,10 @@ def test_the_readme_example_trains_and_comes_home_with_its_manifest(trainrig, tm
     assert "epoch  12/12" in done.out
     folder = only_folder(tmp_path / "out")
     assert folder.name.endswith("_digits_sklearn-digits") and folder.name[:8].isdigit()
-    assert {p.name for p in (folder / "outputs").iterdir()} == {"best.npz", "last.npz", "model.npz", "metrics.json"}
+    assert {p.name for p in (folder / "outputs").iterdir()} == {"best.npz", "checkpoints", "model.npz", "metrics.json"}
+    assert sorted(p.name for p in (folder / "outputs" / "checkpoints").iterdir()) == ["checkpoint-000011.npz", "checkpoint-000012.npz"]
     assert json.loads((folder / "outputs" / "metrics.json").read_text())["best_test_accuracy"] > 0.9
+    assert len((folder / "logs" / "metrics.jsonl").read_text().splitlines()) == 12
     assert "epoch  12/12" in (folder / "logs" / "train.log").read_text()
     m = manifest(folder)
     assert m["outcome"] == "succeeded" and m["exit_code"] == 0
@@ -55,6 +57,8 @@ def test_the_readme_example_trains_and_comes_home_with_its_manifest(trainrig, tm
     assert len(m["code_hash"]) == 64 and len(m["dataset_hash"]) == 64
     assert m["requirements"].startswith("numpy") and "numpy==" in m["frozen_requirements"]
     assert m["machine"]["cpus"] >= 1 and m["machine"]["python"]
+    assert m["metrics"]["test_accuracy"]["goal"] == "max" and m["metrics"]["test_accuracy"]["best"] > 0.9
+    assert m["metrics"]["loss"]["goal"] == "min" and m["metrics"]["loss"]["last_step"] == 12
     assert [p["phase"] for p in m["phases"]][:2] == ["provisioning", "uploading code"]
     assert record(state_home, "digits-sklearn-digits")["state"] == "destroyed"
     assert not (state_home / "runs" / "digits-sklearn-digits" / "sandbox").exists()
