@@ -41,6 +41,7 @@ from runner.manifest import write_manifest
 from runner.metrics import parse_lines
 from runner.remote.config import SupervisorConfig
 from runner.remote.status import Status
+from runner.remote.telemetry import Sample
 from runner.targets import get_target
 from runner.tensorboard import Tunnel, serve_tensorboard
 from runner.units import human_size
@@ -60,6 +61,7 @@ class StatusReport:
     record: RunRecord
     status: Status | None
     error: str = ""
+    telemetry: Sample | None = None  # the machine's last telemetry sample (GPU, CPU, memory, disk)
 
 
 def folder_name(record: RunRecord, when: float | None = None) -> str:
@@ -302,12 +304,13 @@ class Lifecycle:
             machine = await self._machine(record)
             async with ssh.connect(machine) as conn:
                 raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
+                last = json.loads(await tools.call(conn, machine, ["telemetry", machine.run_dir(run_id)]))
         except TrainrigError as e:
             return StatusReport(record, None, str(e))
         status = Status.from_dict(raw) if raw else None
         if status is not None and status.done:
             self._remember_outcome(run_id, status)
-        return StatusReport(self.journal.load(run_id), status)
+        return StatusReport(self.journal.load(run_id), status, telemetry=Sample.from_dict(last) if last else None)
 
     def ls(self) -> list[RunRecord]:
         return self.journal.all()

@@ -210,7 +210,7 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         rep = asyncio.run(life.status(run_id))
         if a.json:
             print(json.dumps({"run": rep.record.to_dict(), "status": rep.status.to_dict() if rep.status else None,
-                              "error": rep.error}, indent=1))
+                              "error": rep.error, "telemetry": rep.telemetry.to_dict() if rep.telemetry else None}, indent=1))
         else:
             _print_status(rep)
         return EXIT_OK
@@ -351,6 +351,13 @@ def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
         print(f"started   {s.started_at}" + (f"  ended {s.ended_at}" if s.ended_at else ""))
         if s.last_sync_at:
             print(f"synced    {s.last_sync_at}")
+        if s.warning:
+            print(f"warning   {s.warning}")
+    if rep.telemetry:
+        from tui.telemetry_text import telemetry_lines
+
+        for i, line in enumerate(telemetry_lines(rep.telemetry)):
+            print(f"{'telemetry' if i == 0 else '':9} {line}")
     if rep.error:
         print(f"machine unreachable: {rep.error}")
     for d in r.downloads:

@@ -104,6 +104,28 @@ def status(run_dir):
     return 0
 
 
+def _last_line(path, window=65536):
+    """The last whole line of a file (None if it has none), reading only its end."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - window))
+        pieces = f.read().split(b"\n")[:-1]  # what follows the last newline is not whole yet
+    if size > window:
+        pieces = pieces[1:]  # the first piece may be the end of a longer line
+    whole = [p for p in pieces if p.strip()]
+    return whole[-1] if whole else None
+
+
+def last_telemetry(run_dir):
+    """Reply with the last sample of logs/telemetry.jsonl ({} when there is none yet)."""
+    try:
+        line = _last_line(RunLayout(run_dir).telemetry)
+    except OSError:
+        line = None
+    _reply(json.loads(line) if line else {})
+    return 0
+
+
 def _kill_group(pid):
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -184,6 +206,8 @@ def main(argv):
         return serve(args[0], *args[1:])
     if cmd == "status":
         return status(args[0])
+    if cmd == "telemetry":
+        return last_telemetry(args[0])
     if cmd == "stop":
         return stop(args[0], float(args[1]))
     if cmd == "remove":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,11 @@ def test_logs_metrics_prints_the_points_and_the_manifest_keeps_last_and_best(tra
         ]
         once = trainrig("logs", "curve-none", "--metrics")
         assert once.code == 0 and once.out == followed.out
+        status = trainrig("status", "curve-none")
+        assert status.code == 0 and "no nvidia-smi on this machine: no NVIDIA GPU" in status.out
+        assert re.search(r"^telemetry cpu \S+  memory [\d.]+/[\d.]+ GB  disk [\d.]+ GB free", status.out, re.M), status.out
+        telemetry_json = json.loads(trainrig("status", "curve-none", "--json").out)["telemetry"]
+        assert telemetry_json["disk_free_mb"] > 0 and telemetry_json["gpus"] == []
         done = trainrig("download", "curve-none", "--outputs", str(tmp_path / "out"))
         assert done.code == 0, done.err
     finally:
