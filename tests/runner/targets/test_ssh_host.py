@@ -48,3 +48,37 @@ def test_a_run_on_a_machine_reached_by_openssh(trainrig, sshd, tmp_path, state_h
     # destroy removed the run's folder on the machine, and nothing else of trainrig's there
     assert not (Path.home() / ".trainrig" / "runs" / "owned-numbers").exists()
     assert (Path.home() / ".trainrig" / "tools").is_dir()
+
+
+def test_metrics_and_tensorboard_through_openssh(trainrig, popen_trainrig, sshd, tmp_path):
+    """The helpers travel with the tools to a real sshd's machine, and OpenSSH forwards the tunnel."""
+    import re
+    import signal
+    import urllib.request
+
+    code = make_code(tmp_path / "sshboard", """
+        import trainrig_helpers as th
+        for step in range(3):
+            th.log_metrics(step, loss=1.0 / (step + 1))
+    """)
+    args = ["--target", "ssh", "--host", f"{sshd.user}@127.0.0.1:{sshd.port}",
+            "--identity", str(sshd.client_key), "--known-hosts", str(sshd.known_hosts)]
+    assert trainrig("up", str(code), "--dataset-name", "none", *args).code == 0
+    try:
+        assert trainrig("start", "sshboard-none").code == 0
+        metrics = trainrig("logs", "sshboard-none", "--metrics")
+        assert metrics.code == 0 and metrics.out.splitlines() == [
+            "step      0  loss 1", "step      1  loss 0.5", "step      2  loss 0.333333"]
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as e:
+            pytest.skip(f"tensorboard is not installed here, its tunnel is not tried: {e}")
+        p = popen_trainrig("tensorboard", "sshboard-none", "--port", "16006")
+        line = p.stderr.readline()
+        m = re.search(r"(http://localhost:\d+/)", line)
+        assert m, line
+        assert urllib.request.urlopen(m.group(1) + "data/runs", timeout=30).read() in (b"[]", b'["tensorboard"]')
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 0
+    finally:
+        assert trainrig("down", "sshboard-none").code == 0
