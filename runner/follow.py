@@ -17,7 +17,7 @@ from runner import tools
 from runner.errors import RemoteFailed
 from runner.events import Event, EventSink, LogChunk, MetricPoint, Notice, StatusChanged, TelemetrySample
 from runner.machine import Machine
-from runner.metrics import parse_lines
+from runner.metrics import parse_lines, split_lines
 from runner.remote.follow import CHUNK, SKIP, STATUS
 from runner.remote.status import Status
 from runner.remote.telemetry import Sample
@@ -47,13 +47,11 @@ class Offsets:
 
 def _telemetry(data: bytes, offset: int) -> list[TelemetrySample | Notice]:
     out: list[TelemetrySample | Notice] = []
-    pos = 0
-    for line in data.splitlines(keepends=True):
+    for at, line in split_lines(data, offset):
         try:
-            out.append(TelemetrySample(Sample.from_dict(json.loads(line)), offset + pos, offset + pos + len(line)))
+            out.append(TelemetrySample(Sample.from_dict(json.loads(line)), at, at + len(line)))
         except (ValueError, TypeError, AttributeError):
             out.append(Notice(f"skipped a telemetry line that is not a sample: {line[:80]!r}"))
-        pos += len(line)
     return out
 
 

@@ -35,15 +35,20 @@ def parse_line(line: bytes, offset: int) -> MetricPoint | None:
         return None
 
 
-def parse_lines(data: bytes, offset: int) -> Iterator[tuple[int, bytes, MetricPoint | None]]:
-    """(offset, line, point or None) for each whole line of `data`, which starts at `offset`."""
+def split_lines(data: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line with its newline) for each line of `data`, which starts at `offset`."""
     pos = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
         end = len(data) if nl < 0 else nl + 1
-        line = data[pos:end]
-        yield offset + pos, line, parse_line(line, offset + pos)
+        yield offset + pos, data[pos:end]
         pos = end
+
+
+def parse_lines(data: bytes, offset: int) -> Iterator[tuple[int, bytes, MetricPoint | None]]:
+    """(offset, line, point or None) for each line of `data`, which starts at `offset`."""
+    for at, line in split_lines(data, offset):
+        yield at, line, parse_line(line, at)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def serve(run_dir, reload_s="5"):
         _reply({"error": "no_environment"})
         return 0
     python = os.path.join(venv_dir, "bin", "python")
-    if subprocess.call([python, "-c", FIND]) != 0:
+    if subprocess.call([python, "-c", FIND], stdin=subprocess.DEVNULL) != 0:  # stdin is the runner's channel
         _reply({"error": "not_installed"})
         return 0
     log_path = os.path.join(L.dir, "tensorboard.log")  # beside logs/, not in it: never synced
