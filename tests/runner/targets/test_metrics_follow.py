@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.spec import build_spec
-from runner.events import MetricPoint, StatusChanged, TelemetrySample
+from runner.events import MetricPoint, Notice, StatusChanged, TelemetrySample
 from runner.follow import Offsets
 from runner.journal import Journal
 from runner.lifecycle import Lifecycle
@@ -161,3 +161,40 @@ def test_a_file_of_the_users_with_the_helpers_name_wins(trainrig, tmp_path):
     assert done.code == 0, done.err
     assert done.out == "the user's own\n"
     assert (only_folder(tmp_path / "out") / "logs").is_dir()
+
+
+def test_a_reconnect_after_the_connection_dies_repeats_and_loses_no_point(state_home, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setenv("TRAINRIG_HOME", str(state_home))
+    code = make_code(tmp_path / "cut", """
+        import time
+        import trainrig_helpers as th
+        for step in range(80):
+            th.log_metrics(step, loss=1.0 / (step + 1))
+            time.sleep(0.05)
+    """)
+    spec = build_spec(code=str(code), code_name="cut", dataset_name="none")
+    life = Lifecycle(Journal(state_home))
+    asyncio.run(life.up(spec))
+    try:
+        asyncio.run(life.start(spec.run_id, follow_log=False))
+        steps: list[int] = []
+        notices: list[str] = []
+
+        def kill_the_server_after_five(event):  # type: ignore[no-untyped-def]
+            if isinstance(event, MetricPoint):
+                steps.append(event.step)
+                if len(steps) == 5:  # the SSH server dies: the connection with it
+                    os.kill(Journal(state_home).load(spec.run_id).local_server_pid, signal.SIGKILL)
+            elif isinstance(event, Notice):
+                notices.append(event.text)
+
+        status = asyncio.run(Lifecycle(Journal(state_home), kill_the_server_after_five).follow_run(
+            spec.run_id, Offsets(log=None, metrics=0)))
+        assert status.outcome == "succeeded"
+        assert any("reconnecting, the training goes on" in n for n in notices)
+        assert steps == list(range(80))
+    finally:
+        asyncio.run(life.down(spec.run_id))
