@@ -58,13 +58,22 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
                 r = pull(open_store(where.child(name)), str(folder / name), index_path,
                          progress=lambda b, f, n=name: on_event(Progress(n, b, 0, f)))
                 results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, LocalIndex(index_path).tree_hash()))
-        with tempfile.TemporaryDirectory() as tmp:
-            status_file = Path(tmp) / "status.json"
-            try:
-                open_store(where).download("status.json", str(status_file))
-                status = Status.from_dict(json.loads(status_file.read_text()))
-            except StoreError:
-                status = None
+        status = stored_status(spec)
     except StoreError as e:
         raise _as_input_error(e, f"cannot download from {where}") from e
     return status, results[0], results[1]
+
+
+def stored_status(spec: RunSpec) -> Status | None:
+    """The run's last status as the supervisor pushed it to the output bucket (None: none yet).
+    It outlives the machine: a cloud machine powers off after its last sync."""
+    where = output_location(spec)
+    if where is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        status_file = Path(tmp) / "status.json"
+        try:
+            open_store(where).download("status.json", str(status_file))
+            return Status.from_dict(json.loads(status_file.read_text()))
+        except StoreError:
+            return None

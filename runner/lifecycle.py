@@ -19,6 +19,7 @@ from runner import ssh, tools, transfer
 from runner.buckets import (
     check_run_buckets,
     fetch_outputs,
+    stored_status,
     output_location,
     tool_packages,
 )
@@ -306,7 +307,12 @@ class Lifecycle:
                 raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
                 last = json.loads(await tools.call(conn, machine, ["telemetry", machine.run_dir(run_id)]))
         except TrainrigError as e:
-            return StatusReport(record, None, str(e))
+            # A cloud machine powers itself off after the training: its bucket still has the last status.
+            stored = await asyncio.to_thread(stored_status, record.effective_spec()) if record.stack else None
+            if stored is not None and stored.done:
+                self._remember_outcome(run_id, stored)
+                return StatusReport(self.journal.load(run_id), stored, f"{e} (the status shown is the last one synced to the bucket)")
+            return StatusReport(record, stored, str(e))
         status = Status.from_dict(raw) if raw else None
         if status is not None and status.done:
             self._remember_outcome(run_id, status)

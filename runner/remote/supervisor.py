@@ -23,6 +23,9 @@ from .sync import LocalIndex, pull, push
 from .wire import Index
 
 
+FAILSAFE_MARGIN_MIN = 60  # as infra/stack_inputs.py's: installs and the last sync come on top
+
+
 class Supervisor:
     def __init__(self, layout, config):
         self.layout = layout
@@ -307,6 +310,11 @@ class Supervisor:
         deadline = threading.Timer(c.max_runtime_s, self.request_stop, args=("timed_out",))
         deadline.daemon = True
         deadline.start()
+        if c.shutdown_after:
+            # Re-arm the machine's failsafe power-off (set at boot) from now: it must outlive this
+            # run's own limit, and it still fires if this supervisor dies.
+            minutes = c.max_runtime_s // 60 + FAILSAFE_MARGIN_MIN
+            subprocess.call(["sudo", "-n", "shutdown", "-h", "+%d" % minutes], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sync = threading.Thread(target=self._sync_loop, daemon=True)
         sampler = threading.Thread(target=self._telemetry_loop, daemon=True)
         try:

@@ -1,0 +1,69 @@
+"""A cloud run after its machine powered itself off (its last step): the status and the outputs come
+from the stack's own bucket (moto's S3 server plays it), and `down` lets the bucket go only once the
+outputs are home."""
+
+from __future__ import annotations
+
+import json
+
+import asyncssh
+
+from infra.cloud import CloudOptions
+from infra.engine_outputs import StackOutputs
+from infra.spec import build_spec
+from runner.journal import Journal, RunRecord
+from runner.machine import Machine
+from runner.remote.location import parse_location
+from runner.remote.status import Status
+from runner.remote.stores import open_store
+from tests.conftest import make_bucket, only_folder
+from tests.tui.test_cloud_cli import DIGITS
+
+
+def test_status_and_download_from_the_stack_bucket_once_the_machine_is_off(bucket_servers, env, trainrig, tmp_path, state_home):
+    env.update(bucket_servers)
+    env["PATH"] = "/usr/bin:/bin"  # no Pulumi CLI, whatever the developer has
+    bucket = make_bucket("s3")
+    spec = build_spec(code=DIGITS, code_name="poweroff", dataset_name="t4", target="aws",
+                      cloud=CloudOptions(accelerator="A10G", region="us-east-1", ssh_from="198.51.100.7/32"))
+    rid = spec.run_id
+    # What the supervisor left in the bucket before `shutdown -h`.
+    done = Status(run_id=rid, phase="finished", outcome="succeeded", exit_code=0, started_at="2026-11-22T10:00:00Z",
+                  ended_at="2026-11-22T10:30:00Z", last_sync_at="2026-11-22T10:30:01Z")
+    src = tmp_path / "left"
+    (src / "outputs").mkdir(parents=True)
+    (src / "logs").mkdir()
+    (src / "outputs" / "model.npz").write_bytes(b"weights" * 100)
+    (src / "logs" / "train.log").write_text("epoch 1 loss 0.5\n")
+    (src / "status.json").write_text(json.dumps(done.to_dict()))
+    from runner.remote.sync import push
+
+    push(str(src), open_store(parse_location(f"s3://{bucket}/{rid}")), None)
+    # The machine's address answers nothing any more (a closed loopback port).
+    pinned = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    off = Machine(host="127.0.0.1", port=1, user="ubuntu", host_keys=(pinned,),
+                  client_key=None, python="python3", root=".trainrig", venv_cache=".trainrig/venvs", shutdown_after=True)
+    journal = Journal(state_home)
+    journal.save(RunRecord(spec=spec, state="started", machine=off,
+                           stack=StackOutputs("127.0.0.1", "ubuntu", off.host_keys[0], bucket, 1.01)))
+    try:
+        shown = trainrig("status", rid)
+        assert shown.code == 0, shown.err
+        assert "finished" in shown.out and "succeeded" in shown.out
+        assert "last one synced to the bucket" in shown.out
+        assert journal.load(rid).state == "finished"
+
+        refused = trainrig("down", rid, "--yes")
+        assert refused.code == 2 and f"trainrig download {rid}" in refused.out + refused.err
+
+        got = trainrig("download", rid, "--outputs", str(tmp_path / "home"))
+        assert got.code == 0, got.out + got.err
+        folder = only_folder(tmp_path / "home")
+        assert (folder / "outputs" / "model.npz").read_bytes() == b"weights" * 100
+        assert (folder / "logs" / "train.log").read_text() == "epoch 1 loss 0.5\n"
+
+        # Downloaded: down goes on to the engine (this computer has no Pulumi CLI, so it stops there).
+        down = trainrig("down", rid, "--yes")
+        assert down.code == 2 and "Pulumi CLI is not installed" in down.out + down.err
+    finally:
+        journal.remove(rid)
