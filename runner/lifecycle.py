@@ -26,7 +26,6 @@ from runner.buckets import (
 from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
 from runner.events import (
     EventSink,
-    LogChunk,
     MetricPoint,
     Notice,
     PhaseChanged,

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.boot_script import aws_cloud_config
+from infra.components.machine import MachineComponent
 from infra.stack_inputs import StackInputs
 
 AMI_OWNER = "amazon"
@@ -131,12 +132,7 @@ def _market(spot: bool) -> tuple[aws.ec2.InstanceInstanceMarketOptionsArgs | Non
     return options, "terminate"
 
 
-class AwsGpuMachine(pulumi.ComponentResource):
-    address: pulumi.Output[str]
-    ssh_user: pulumi.Output[str]
-    host_key: pulumi.Output[str]
-    output_bucket: pulumi.Output[str]
-    hourly_price: pulumi.Output[float]
+class AwsGpuMachine(MachineComponent):
 
     def __init__(self, name: str, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainrig:aws:GpuMachine", name, None, opts)
@@ -226,16 +222,4 @@ class AwsGpuMachine(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[rights]),
         )
 
-        self.address = instance.public_ip
-        self.ssh_user = pulumi.Output.from_input(AMI_SSH_USER)
-        self.host_key = pulumi.Output.from_input(inputs.host_key.public_openssh.strip())
-        self.hourly_price = pulumi.Output.from_input(offer.hourly_usd)
-        self.register_outputs(
-            {
-                "address": self.address,
-                "ssh_user": self.ssh_user,
-                "host_key": self.host_key,
-                "output_bucket": self.output_bucket,
-                "hourly_price": self.hourly_price,
-            }
-        )
+        self._publish(instance.public_ip, AMI_SSH_USER, inputs, self.output_bucket)

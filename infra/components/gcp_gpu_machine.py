@@ -6,6 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.gcp_access import CLOUD_PLATFORM_SCOPE, GcpAccess, base_name, gcp_metadata
+from infra.components.machine import MachineComponent
 from infra.stack_inputs import StackInputs
 
 DLVM_IMAGE_PROJECT = "deeplearning-platform-release"
@@ -30,12 +31,7 @@ def _scheduling(spot: bool) -> gcp.compute.InstanceSchedulingArgs:
     return gcp.compute.InstanceSchedulingArgs(on_host_maintenance="TERMINATE", automatic_restart=False)
 
 
-class GcpGpuMachine(pulumi.ComponentResource):
-    address: pulumi.Output[str]
-    ssh_user: pulumi.Output[str]
-    host_key: pulumi.Output[str]
-    output_bucket: pulumi.Output[str]
-    hourly_price: pulumi.Output[float]
+class GcpGpuMachine(MachineComponent):
 
     def __init__(self, name: str, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainrig:gcp:GpuMachine", name, None, opts)
@@ -85,17 +81,5 @@ class GcpGpuMachine(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
         )
 
-        self.address = instance.network_interfaces.apply(lambda nics: nics[0].access_configs[0].nat_ip)
-        self.ssh_user = pulumi.Output.from_input(inputs.ssh_user)
-        self.host_key = pulumi.Output.from_input(inputs.host_key.public_openssh.strip())
-        self.output_bucket = access.output_bucket
-        self.hourly_price = pulumi.Output.from_input(offer.hourly_usd)
-        self.register_outputs(
-            {
-                "address": self.address,
-                "ssh_user": self.ssh_user,
-                "host_key": self.host_key,
-                "output_bucket": self.output_bucket,
-                "hourly_price": self.hourly_price,
-            }
-        )
+        address = instance.network_interfaces.apply(lambda nics: nics[0].access_configs[0].nat_ip)
+        self._publish(address, inputs.ssh_user, inputs, access.output_bucket)

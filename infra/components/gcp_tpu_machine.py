@@ -7,15 +7,11 @@ import pulumi_gcp as gcp
 
 from infra.components.gcp_access import CLOUD_PLATFORM_SCOPE, GcpAccess, base_name, gcp_metadata
 from infra.errors import BadInput
+from infra.components.machine import MachineComponent
 from infra.stack_inputs import StackInputs
 
 
-class GcpTpuMachine(pulumi.ComponentResource):
-    address: pulumi.Output[str]
-    ssh_user: pulumi.Output[str]
-    host_key: pulumi.Output[str]
-    output_bucket: pulumi.Output[str]
-    hourly_price: pulumi.Output[float]
+class GcpTpuMachine(MachineComponent):
 
     def __init__(self, name: str, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainrig:gcp:TpuMachine", name, None, opts)
@@ -48,17 +44,6 @@ class GcpTpuMachine(pulumi.ComponentResource):
         )
 
         # Worker 0 is the host trainrig drives (a single-host slice has only that one).
-        self.address = vm.network_endpoints.apply(lambda ends: ends[0].access_configs[0].external_ip)
-        self.ssh_user = pulumi.Output.from_input(inputs.ssh_user)
-        self.host_key = pulumi.Output.from_input(inputs.host_key.public_openssh.strip())
-        self.output_bucket = access.output_bucket
-        self.hourly_price = pulumi.Output.from_input(offer.hourly_usd)
-        self.register_outputs(
-            {
-                "address": self.address,
-                "ssh_user": self.ssh_user,
-                "host_key": self.host_key,
-                "output_bucket": self.output_bucket,
-                "hourly_price": self.hourly_price,
-            }
-        )
+        # Worker 0 is the host trainrig drives (a single-host slice has only that one).
+        address = vm.network_endpoints.apply(lambda ends: ends[0].access_configs[0].external_ip)
+        self._publish(address, inputs.ssh_user, inputs, access.output_bucket)

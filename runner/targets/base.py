@@ -23,3 +23,12 @@ class Target(Protocol):
     async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
         """Remove what trainrig created for this run, and nothing else."""
         ...
+
+
+def recorded_machine(record: RunRecord) -> Machine:
+    """The machine as `up` recorded it (a remote machine needs nothing restarted to be reached)."""
+    if record.machine is None:
+        from runner.errors import RemoteFailed
+
+        raise RemoteFailed(f"run {record.run_id} has no machine; `trainrig up` it first.")
+    return record.machine

@@ -21,9 +21,10 @@ from infra.engine_errors import Failure
 from infra.project import project_dir, stacks_dir
 from infra.stack_config import MachineKeys, write
 from runner import ssh
-from runner.errors import AuthFailed, HostKeyMismatch, RemoteFailed, Unreachable
+from runner.errors import AuthFailed, HostKeyMismatch, Unreachable
 from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
+from runner.targets.base import recorded_machine
 from runner.machine import Machine
 from runner.targets.ssh_host import install_tools
 
@@ -103,9 +104,7 @@ class CloudTarget:
         return machine
 
     async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
-        if record.machine is None:
-            raise RemoteFailed(f"run {record.run_id} has no machine; `trainrig up` it first.")
-        return record.machine
+        return recorded_machine(record)
 
     async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
         """Everything of the stack, whatever state it is in (also after a failed or interrupted up)."""

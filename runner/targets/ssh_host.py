@@ -13,9 +13,10 @@ from pathlib import Path
 import asyncssh
 
 from runner import ssh, tools
-from runner.errors import BadInput, RemoteFailed
+from runner.errors import BadInput
 from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
+from runner.targets.base import recorded_machine
 from runner.machine import Machine
 
 ROOT = ".trainrig"
@@ -69,9 +70,7 @@ class SshTarget:
         return machine
 
     async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
-        if record.machine is None:
-            raise RemoteFailed(f"run {record.run_id} has no machine; `trainrig up` it first.")
-        return record.machine
+        return recorded_machine(record)
 
     async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
         if record.machine is None:
