@@ -18,7 +18,7 @@ from typing import Callable
 
 from infra.engine_errors import Failure, explain
 from infra.engine_outputs import StackOutputs
-from infra.errors import EngineFailed, EngineMissing, TrainrigError
+from infra.errors import BadInput, EngineFailed, EngineMissing, TrainrigError
 
 OutputSink = Callable[[str], None]
 INSTALL_PULUMI = "curl -fsSL https://get.pulumi.com | sh"
@@ -91,8 +91,15 @@ class Engine:
             opts = auto.LocalWorkspaceOptions(work_dir=str(self.project_dir), env_vars=self.env,
                                               secrets_provider="passphrase", pulumi_command=command)
             if create:
-                return auto.create_or_select_stack(stack_name=run_id, work_dir=str(self.project_dir), opts=opts)
+                # Never take over a stack this `up` did not make: its failure clean-up would destroy it.
+                return auto.create_stack(stack_name=run_id, work_dir=str(self.project_dir), opts=opts)
             return auto.select_stack(stack_name=run_id, work_dir=str(self.project_dir), opts=opts)
+        except auto.errors.StackAlreadyExistsError as e:
+            raise BadInput(
+                f"a Pulumi stack named {run_id} already exists in {self.env['PULUMI_BACKEND_URL']} (made by another "
+                f"computer, a plain `pulumi up`, or a run whose journal was lost): `pulumi destroy -s {run_id}` and "
+                f"`pulumi stack rm {run_id} --preserve-config` remove it, or choose another code or dataset name."
+            ) from e
         except auto.errors.StackNotFoundError as e:
             if missing_ok:
                 raise _NoStack() from e
@@ -110,11 +117,15 @@ class Engine:
         # CommandError keeps only its text: "code: N / stdout: ... / stderr: ...".
         return explain(failure, str(e), busy=isinstance(e, auto.errors.ConcurrentUpdateError))
 
+    def create(self, run_id: str) -> None:
+        """Make the run's empty stack; refuse (before any config is written) one that exists already."""
+        self._stack(run_id, create=True)
+
     def up(self, failure: Failure) -> StackOutputs:
-        """Create or update the run's stack; if that fails, destroy what it made before raising."""
+        """Deploy the run's stack (made by `create`); if that fails, destroy what it made before raising."""
         from pulumi import automation as auto
 
-        stack = self._stack(failure.run_id, create=True)
+        stack = self._stack(failure.run_id, create=False)
         try:
             result = stack.up(on_output=self.on_output, color="never")
         except auto.errors.CommandError as e:
@@ -141,7 +152,7 @@ class Engine:
             raise self._explain(e, Failure("outputs", run_id)) from e
 
     def destroy(self, run_id: str, remove: bool = True) -> None:
-        """Destroy every resource of the run's stack, then the stack itself (and its config file)."""
+        """Destroy every resource of the run's stack, then the stack itself (not its config file)."""
         from pulumi import automation as auto
 
         try:
@@ -151,7 +162,8 @@ class Engine:
         try:
             stack.destroy(on_output=self.on_output, color="never")
             if remove:
-                stack.workspace.remove_stack(run_id)
+                # The config file stays: the run can be provisioned again from it (`trainrig up RUN`).
+                stack.workspace.remove_stack(run_id, preserve_config=True)
         except auto.errors.CommandError as e:
             raise self._explain(e, Failure("destroy", run_id)) from e
 

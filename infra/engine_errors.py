@@ -42,7 +42,8 @@ RULES = (
           CloudCredentialsMissing,
           "no valid AWS credentials were found: run `aws configure` (or `aws sso login`, or set AWS_PROFILE), then try again."),
     _rule(r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available|"
-          r"InsufficientInstanceCapacity|InsufficientCapacity|no more capacity|stockout",
+          r"InsufficientInstanceCapacity|InsufficientCapacity|no more capacity|stockout|"
+          r"is not supported in your requested Availability Zone",
           CloudRefused,
           "{where} has no capacity for this machine right now (the cloud said: {match}); try another place{elsewhere}."),
     _rule(r"QUOTA_EXCEEDED|Quota '[^']+' exceeded[^.]*|VcpuLimitExceeded|MaxSpotInstanceCountExceeded|"

@@ -7,6 +7,7 @@ by the Pulumi program. One source of truth: switching a run between clouds is an
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -136,6 +137,8 @@ def write(stacks_dir: Path, spec: RunSpec, keys: MachineKeys) -> Path:
     doc["config"] = config
     stacks_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".yaml.tmp")
+    # 0600: `--env` values (often tokens) are in it, in plain text like the journal's record.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     tmp.write_text("# trainrig run " + spec.run_id + ": written by `trainrig up`, read by it and by `pulumi up -s "
                    + spec.run_id + "`\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     tmp.replace(path)

@@ -83,6 +83,8 @@ def inputs_for(spec: "RunSpec", keys: "MachineKeys") -> StackInputs:
                        f"`trainrig up {spec.run_id}` makes a new one.") from e
     dataset_bucket, dataset_prefix = _bucket_and_prefix(spec.dataset)
     out_bucket, out_prefix = _bucket_and_prefix(spec.output_store)
+    # The machine writes `<store>/<run id>/` only (the stack's own bucket included): its rights stop there.
+    out_prefix = f"{out_prefix}/{spec.run_id}".strip("/")
     return StackInputs(
         run_id=spec.run_id, code_name=spec.code_name, dataset_name=spec.dataset_name, offer=offer, spot=cloud.spot,
         disk_gb=cloud.disk_gb, ssh_from=cloud.ssh_from, ssh_user=SSH_USERS[spec.target],

@@ -46,6 +46,8 @@ class RunRecord:
     downloads: list[str] = field(default_factory=list)
     log_offset: int = 0  # where the current attempt's log starts
     stack: StackOutputs | None = None  # gcp/aws: what the run's Pulumi stack made
+    stack_created: bool = False  # gcp/aws: this run made its stack (so only then may it destroy it)
+    final_download: bool = False  # outputs downloaded after the training finished (not a mid-run copy)
 
     def effective_spec(self) -> RunSpec:
         """The spec as the machine uses it: a cloud run without --output-store syncs to its stack's bucket."""

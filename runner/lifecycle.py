@@ -370,6 +370,7 @@ class Lifecycle:
                     logs: transfer.TransferResult) -> Path:
         record = self.journal.load(run_id)
         record.downloads.append(str(folder))
+        record.final_download = record.final_download or bool(status and status.done)
         self.journal.save(record)
         write_manifest(folder, record, status, outputs, logs)
         self.emit(Notice(f"outputs: {outputs.files_total} files ({human_size(outputs.bytes_sent)}) in {folder}"))
@@ -381,10 +382,11 @@ class Lifecycle:
             self.emit(Notice(f"run {run_id} was already destroyed"))
             return
         if (record.stack is not None and not record.spec.output_store and record.state in ("started", "finished")
-                and not record.downloads and not discard_outputs):
+                and not record.final_download and not discard_outputs):
             # The stack's own bucket holds the outputs, and destroying the stack deletes it.
-            raise BadInput(f"run {run_id}'s outputs are in its stack's bucket, which `down` deletes: "
-                           f"`trainrig download {run_id}` first, or `trainrig down {run_id} --discard-outputs`.")
+            raise BadInput(f"run {run_id}'s final outputs are in its stack's bucket, which `down` deletes, and were "
+                           f"never downloaded: `trainrig download {run_id}` first (once the training has finished), "
+                           f"or `trainrig down {run_id} --discard-outputs`.")
         with self.journal.lock(run_id, "down"):
             record.state = "destroying"
             self._phase(record, "destroying", f"target {record.spec.target}")

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _FROM_STACK_CONFLICTS = ("code_name", "dataset_name", "dataset", "output_store", "module", "command", "env", "host",
+                         "identity", "known_hosts", "install_script",
                          "accelerator", "zone", "region", "project", "spot", "disk_gb", "ssh_from", "image")
 
 
@@ -119,6 +120,8 @@ def _spec_from_stack(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     if not config_path(stacks_dir(root), rid).is_file():
         return None
     given = [f"--{k.replace('_', '-')}" for k in _FROM_STACK_CONFLICTS if getattr(a, k, None) not in (None, False, [])]
+    given += [f"--{k.replace('_', '-')}" for k, default in (("max_runtime", "12h"), ("sync_interval", "60s"))
+              if getattr(a, k) != default]
     if given or a.target != "local":
         raise BadInput(f"run {rid} is described by {config_path(stacks_dir(root), rid)}: edit that file instead of "
                        f"passing {', '.join(given) or '--target'}.")

@@ -40,6 +40,8 @@ def _assume_role_by_ec2() -> str:
 
 def _bucket_statements(bucket: str, prefix: str, object_actions: list[str]) -> list[dict[str, object]]:
     """List the bucket under `prefix` only, and act on the objects under it."""
+    # "runs/a" must not cover "runs/a2/": a prefix is a folder.
+    prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
     listing: dict[str, object] = {
         "Effect": "Allow",
         "Action": ["s3:ListBucket"],
@@ -219,7 +221,9 @@ class AwsGpuMachine(MachineComponent):
             tags={**labels, "Name": base},
             volume_tags=labels,
             # The runner starts pulling the dataset as soon as it logs in: the rights must be there.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[rights]),
+            # The AMI lookup finds the newest image at every `pulumi up`; a newer one must not
+            # replace a machine that is training.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[rights], ignore_changes=["ami"]),
         )
 
         self._publish(instance.public_ip, AMI_SSH_USER, inputs, self.output_bucket)

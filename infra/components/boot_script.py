@@ -45,13 +45,14 @@ def gcp_startup_script(host_key: HostKey, failsafe_minutes: int) -> str:
             "#!/bin/bash\n",
             "# trainrig: pin the run's host key, then power off by itself after the maximum runtime.\n",
             "set -euo pipefail\n",
+            # First, so that nothing failing below can leave the machine running.
+            f"shutdown -h +{int(failsafe_minutes)}\n",
             _write_file(f"{_KEY_DIR}/ssh_host_ed25519_key", host_key.private_openssh, "0600"),
             _write_file(f"{_KEY_DIR}/ssh_host_ed25519_key.pub", host_key.public_openssh, "0644"),
             f"if ! grep -qs '^set_host_keys' {_GUEST_AGENT_CONFIG}; then\n",
             f"  printf '[InstanceSetup]\\nset_host_keys = false\\n' >> {_GUEST_AGENT_CONFIG}\n",
             "fi\n",
             "systemctl restart ssh 2>/dev/null || systemctl restart sshd\n",
-            f"shutdown -h +{int(failsafe_minutes)}\n",
         ]
     )
 

@@ -47,6 +47,15 @@ def gcp_metadata(inputs: StackInputs) -> dict[str, pulumi.Input[str]]:
     }
 
 
+# Compute regions without Cloud Storage of their own (us-central2 hosts only TPU v4): the nearest.
+_BUCKET_REGION = {"us-central2": "us-central1"}
+
+
+def bucket_location(region: str) -> str:
+    """The output bucket's location: the machine's region where GCS has it (upper case, as GCS reports it)."""
+    return _BUCKET_REGION.get(region, region).upper()
+
+
 class GcpAccess(pulumi.ComponentResource):
     """Firewall, output bucket and service account of one run (shared by the GPU VM and the TPU VM)."""
 
@@ -86,7 +95,7 @@ class GcpAccess(pulumi.ComponentResource):
         if inputs.output_store_bucket is None:
             bucket = gcp.storage.Bucket(
                 base,
-                location=inputs.offer.region.upper(),  # GCS reports locations in upper case
+                location=bucket_location(inputs.offer.region),
                 project=inputs.project,
                 uniform_bucket_level_access=True,
                 public_access_prevention="enforced",

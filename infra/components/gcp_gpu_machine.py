@@ -17,18 +17,25 @@ def image_path(inputs: StackInputs) -> str:
     return f"projects/{DLVM_IMAGE_PROJECT}/global/images/family/{family}"
 
 
-def _scheduling(spot: bool) -> gcp.compute.InstanceSchedulingArgs:
+def _scheduling(spot: bool, failsafe_minutes: int) -> gcp.compute.InstanceSchedulingArgs:
     # GPU VMs cannot live-migrate, so they must stop for host maintenance; they are not restarted
     # after it (spot requires that; on demand, a restarted machine would bill with nothing running).
+    # The run-time limit is the cloud's own failsafe: the VM stops even if its boot script never ran.
+    # STOP keeps the disk: the outputs synced so far survive.
+    limit = gcp.compute.InstanceSchedulingMaxRunDurationArgs(seconds=failsafe_minutes * 60)
     if spot:
         return gcp.compute.InstanceSchedulingArgs(
             on_host_maintenance="TERMINATE",
             automatic_restart=False,
             provisioning_model="SPOT",
             preemptible=True,
-            instance_termination_action="STOP",  # keep the disk: the outputs synced so far survive
+            instance_termination_action="STOP",
+            max_run_duration=limit,
         )
-    return gcp.compute.InstanceSchedulingArgs(on_host_maintenance="TERMINATE", automatic_restart=False)
+    return gcp.compute.InstanceSchedulingArgs(
+        on_host_maintenance="TERMINATE", automatic_restart=False, instance_termination_action="STOP",
+        max_run_duration=limit,
+    )
 
 
 class GcpGpuMachine(MachineComponent):
@@ -54,7 +61,7 @@ class GcpGpuMachine(MachineComponent):
             project=inputs.project,
             machine_type=offer.machine_type,
             guest_accelerators=accelerators,
-            scheduling=_scheduling(inputs.spot),
+            scheduling=_scheduling(inputs.spot, inputs.failsafe_minutes),
             boot_disk=gcp.compute.InstanceBootDiskArgs(
                 auto_delete=True,
                 initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(

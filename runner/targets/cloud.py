@@ -82,10 +82,21 @@ class CloudTarget:
         spec, rid = record.spec, record.run_id
         client_key, client_public = _new_key(journal, rid, "client_key")
         host_key, host_public = _new_key(journal, rid, "host_key")
+        engine = _engine(journal, on_event)
+        await asyncio.to_thread(engine.create, rid)  # first: refuses a stack this run did not make
+        record.stack_created = True
+        journal.save(record)
         config = write(stacks_dir(project_dir()), spec, MachineKeys(client_public, str(host_key)))
         on_event(Notice(f"stack config {config} written; pulumi up -s {rid}"))
-        engine = _engine(journal, on_event)
-        outputs = await asyncio.to_thread(engine.up, _failure(record))
+        up = asyncio.ensure_future(asyncio.to_thread(engine.up, _failure(record)))
+        try:
+            outputs = await asyncio.shield(up)
+        except asyncio.CancelledError:
+            # Ctrl-C: Pulumi got the interrupt too and cancels its update. Destroying before it has
+            # ended would only meet the stack's lock, so wait for it, then let the caller clean up.
+            on_event(Notice("interrupted: waiting for pulumi up to stop before destroying what it made"))
+            await asyncio.wait([up])
+            raise
         record.stack = outputs
         journal.save(record)
         if outputs.host_key.split()[:2] != host_public.split()[:2]:
@@ -107,5 +118,8 @@ class CloudTarget:
         return recorded_machine(record)
 
     async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
-        """Everything of the stack, whatever state it is in (also after a failed or interrupted up)."""
+        """Everything of the stack, whatever state it is in (also after a failed or interrupted up);
+        never a stack of the same name that this run did not make."""
+        if not record.stack_created:
+            return
         await asyncio.to_thread(_engine(journal, on_event).destroy, record.run_id)

@@ -45,7 +45,7 @@ def test_status_and_download_from_the_stack_bucket_once_the_machine_is_off(bucke
                   client_key=None, python="python3", root=".trainrig", venv_cache=".trainrig/venvs", shutdown_after=True)
     journal = Journal(state_home)
     journal.save(RunRecord(spec=spec, state="started", machine=off,
-                           stack=StackOutputs("127.0.0.1", "ubuntu", off.host_keys[0], bucket, 1.01)))
+                           stack=StackOutputs("127.0.0.1", "ubuntu", off.host_keys[0], bucket, 1.01), stack_created=True))
     try:
         shown = trainrig("status", rid)
         assert shown.code == 0, shown.err

@@ -110,6 +110,8 @@ def test_a_run_is_provisioned_again_from_its_edited_stack_config(cli, tmp_path):
         path.write_text(yaml.safe_dump(doc))
         _refused(cli("up", "fromstack-edit"), "Pulumi CLI is not installed")  # valid: on to the engine
         _refused(cli("up", "fromstack-edit", "--spot"), "edit that file instead of passing --spot")
+        _refused(cli("up", "fromstack-edit", "--max-runtime", "3h"), "edit that file instead of passing --max-runtime")
+        assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds --env values
     finally:
         path.unlink()
 
@@ -120,8 +122,10 @@ def test_down_keeps_a_cloud_run_whose_outputs_were_never_downloaded(cli, state_h
     spec = build_spec(code=DIGITS, code_name="keepout", dataset_name="t4", target="gcp",
                       cloud=CloudOptions(accelerator="T4", project="p", ssh_from="203.0.113.7/32"))
     journal = Journal(state_home)
-    journal.save(RunRecord(spec=spec, state="finished", stack=StackOutputs("203.0.113.50", "trainrig", "ssh-ed25519 AAAA",
-                                                                           "keepout-t4-outputs-1a2b", 0.73)))
+    # A copy taken while it trained does not count: the final outputs came after it.
+    journal.save(RunRecord(spec=spec, state="finished", downloads=["outputs/20261122T100000Z_keepout_t4"],
+                           stack=StackOutputs("203.0.113.50", "trainrig", "ssh-ed25519 AAAA", "keepout-t4-outputs-1a2b", 0.73),
+                           stack_created=True))
     try:
         _refused(cli("down", "keepout-t4", "--yes"), "trainrig download keepout-t4", "--discard-outputs")
         assert journal.load("keepout-t4").state == "finished"
@@ -129,3 +133,21 @@ def test_down_keeps_a_cloud_run_whose_outputs_were_never_downloaded(cli, state_h
         _refused(cli("down", "keepout-t4", "--yes", "--discard-outputs"), "Pulumi CLI is not installed")
     finally:
         journal.remove("keepout-t4")
+
+
+def test_a_run_that_never_made_its_stack_never_destroys_one_of_that_name(cli, state_home):
+    """E.g. `up` refused because a stack of the same name existed (made elsewhere): its clean-up, and a
+    later `down`, must leave that stack alone, so they do not even call Pulumi."""
+    from infra.cloud import CloudOptions
+
+    spec = build_spec(code=DIGITS, code_name="notmine", dataset_name="t4", target="gcp",
+                      cloud=CloudOptions(accelerator="T4", project="p", ssh_from="203.0.113.7/32"))
+    journal = Journal(state_home)
+    journal.save(RunRecord(spec=spec, state="provisioning"))
+    try:
+        done = cli("down", "notmine-t4", "--yes")
+        assert done.code == 0, done.out + done.err
+        assert "Pulumi" not in done.out + done.err  # no engine was needed, none was called
+        assert journal.load("notmine-t4").state == "destroyed"
+    finally:
+        journal.remove("notmine-t4")

@@ -176,3 +176,17 @@ def test_outputs_tell_how_to_reach_the_machine(on_demand):
         "output_bucket": OUTPUT_BUCKET,
         "hourly_price": 0.526,
     }
+
+
+def test_the_role_reaches_this_run_prefix_only_never_a_sibling_run():
+    import json
+
+    from infra.components.aws_gpu_machine import bucket_policy
+
+    inputs = make_inputs(AWS_T4, dataset_prefix="datasets/coco", output_store_prefix="runs/yolo-coco")
+    statements = json.loads(bucket_policy(inputs, "team-outputs"))["Statement"]
+    resources = [s["Resource"] for s in statements]
+    assert "arn:aws:s3:::team-outputs/runs/yolo-coco/*" in resources
+    assert "arn:aws:s3:::team-datasets/datasets/coco/*" in resources
+    prefixes = [p for s in statements for p in s.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])]
+    assert sorted(prefixes) == ["datasets/coco/*", "runs/yolo-coco/*"]  # not "runs/yolo-coco*" (yolo-coco2's too)

@@ -18,7 +18,9 @@ def test_gcp_script_is_valid_bash_that_pins_the_host_key_and_schedules_the_fails
     assert "install -m 0644 /dev/null /etc/ssh/ssh_host_ed25519_key.pub\n" in script
     assert "set_host_keys = false" in script and "/etc/default/instance_configs.cfg" in script
     assert "systemctl restart ssh" in script
-    assert script.rstrip().endswith("shutdown -h +90")
+    # The failsafe comes before anything that could fail under `set -e`.
+    lines = script.splitlines()
+    assert lines.index("shutdown -h +90") == lines.index("set -euo pipefail") + 1
 
 
 def test_a_written_file_holds_the_text_verbatim_and_runs_none_of_it(tmp_path):

@@ -69,10 +69,13 @@ def test_a2_machine_brings_its_own_gpu():
     assert "guestAccelerators" not in vm
 
 
-def test_on_demand_vm_stops_for_maintenance_and_never_restarts(t4):
+def test_on_demand_vm_stops_for_maintenance_never_restarts_and_stops_at_the_failsafe(t4):
+    # make_inputs keeps StackInputs' default failsafe: 13 hours.
     assert t4.one(INSTANCE).plain["scheduling"] == {
         "onHostMaintenance": "TERMINATE",
         "automaticRestart": False,
+        "instanceTerminationAction": "STOP",
+        "maxRunDuration": {"seconds": 13 * 3600},
     }
 
 
@@ -83,6 +86,7 @@ def test_spot_vm_is_stopped_when_preempted():
         "provisioningModel": "SPOT",
         "preemptible": True,
         "instanceTerminationAction": "STOP",
+        "maxRunDuration": {"seconds": 13 * 3600},
     }
 
 
