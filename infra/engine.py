@@ -167,16 +167,6 @@ class Engine:
         except auto.errors.CommandError as e:
             raise self._explain(e, Failure("destroy", run_id)) from e
 
-    def stacks(self) -> list[str]:
-        """Every run stack in the backend, with or without a journal record here."""
-        from pulumi import automation as auto
-
-        try:
-            ws = auto.LocalWorkspace(work_dir=str(self.project_dir), env_vars=self.env)
-            return sorted(s.name for s in ws.list_stacks())
-        except auto.errors.CommandError as e:
-            raise self._explain(e, Failure("list", "*")) from e
-
 
 class _NoStack(Exception):
     pass
