@@ -31,6 +31,7 @@ from runner.targets.ssh_host import install_tools
 ROOT = ".trainrig"
 BOOT_WAIT_S = 15 * 60  # first boot of a Deep Learning image, driver set-up included
 RETRY_S = 5.0
+KEY_GRACE_S = 3 * 60  # the guest agent installs metadata keys seconds after the host key is in place
 
 
 def _engine(journal: Journal, on_event: EventSink) -> Engine:
@@ -54,24 +55,39 @@ def _failure(record: RunRecord) -> Failure:
 
 
 async def wait_for_ssh(machine: Machine, deadline_s: float = BOOT_WAIT_S, on_event: EventSink = lambda _e: None,
-                       retry_s: float = RETRY_S) -> None:
+                       retry_s: float = RETRY_S, key_grace_s: float = KEY_GRACE_S) -> None:
     """Until the machine answers with the pinned host key and takes our login key. While it boots,
     a refused connection, another host key (the image's own, before the boot script replaced it) or
-    a refused key (not yet installed) all mean "not yet"; after the deadline they are errors."""
+    a refused key (not yet installed) all mean "not yet"; after the deadline they are errors. A
+    machine that shows the pinned host key but keeps refusing the login key for `key_grace_s` never
+    will (on GCP: OS Login enforced by the organisation ignores metadata keys): no use billing on."""
     start = time.monotonic()
+    refused_since: float | None = None
     told = False
     while True:
         try:
             async with ssh.connect(machine, timeout=10):
                 return
-        except (Unreachable, HostKeyMismatch, AuthFailed) as e:
-            if time.monotonic() - start > deadline_s:
-                raise Unreachable(f"{machine.address} did not become reachable in {deadline_s / 60:.0f} minutes ({e}); "
-                                  "its serial console in the cloud console shows why.") from e
-            if not told:
-                on_event(Notice(f"waiting for {machine.host} to boot and accept SSH with its pinned host key"))
-                told = True
-            await asyncio.sleep(retry_s)
+        except AuthFailed as e:
+            # The host key was verified before the login was refused: the boot script ran.
+            refused_since = refused_since or time.monotonic()
+            if time.monotonic() - refused_since > key_grace_s:
+                raise AuthFailed(
+                    f"{machine.address} shows the run's host key but refuses the run's login key after "
+                    f"{key_grace_s / 60:.0f} minutes; on GCP, an organisation policy that enforces OS Login "
+                    "(constraints/compute.requireOsLogin) ignores the keys trainrig gives the machine: use a project "
+                    "without it, or `trainrig down` the run."
+                ) from e
+            last: Exception = e
+        except (Unreachable, HostKeyMismatch) as e:
+            refused_since, last = None, e
+        if time.monotonic() - start > deadline_s:
+            raise Unreachable(f"{machine.address} did not become reachable in {deadline_s / 60:.0f} minutes ({last}); "
+                              "its serial console in the cloud console shows why.") from last
+        if not told:
+            on_event(Notice(f"waiting for {machine.host} to boot and accept SSH with its pinned host key"))
+            told = True
+        await asyncio.sleep(retry_s)
 
 
 class CloudTarget:

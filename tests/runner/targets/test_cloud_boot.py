@@ -11,7 +11,7 @@ import signal
 import asyncssh
 import pytest
 
-from runner.errors import Unreachable
+from runner.errors import AuthFailed, Unreachable
 from runner.machine import Machine
 from runner.targets.cloud import wait_for_ssh
 from tests.sshd import SshdUnavailable, start_sshd
@@ -60,3 +60,15 @@ def test_connects_once_the_boot_script_has_installed_the_run_host_key(sshd):
     assert waited >= 1.0  # it did not get in before the key was there
     assert waited < 15
     assert any("pinned host key" in n.text for n in notices)
+
+
+def test_a_login_key_refused_for_good_stops_the_wait_early_with_the_os_login_hint(sshd):
+    host_key = asyncssh.read_private_key(str(sshd.dir / "host_key"))  # the right host key ...
+    stranger = asyncssh.generate_private_key("ssh-ed25519")  # ... but a login key the machine never got
+    (sshd.dir / "stranger").write_bytes(stranger.export_private_key())
+    os.chmod(sshd.dir / "stranger", 0o600)
+    machine = _machine(sshd, host_key)
+    machine = Machine(**{**machine.__dict__, "client_key": str(sshd.dir / "stranger")})
+    with pytest.raises(AuthFailed, match="OS Login") as e:
+        asyncio.run(wait_for_ssh(machine, deadline_s=60, retry_s=0.3, key_grace_s=1.0))
+    assert e.value.exit_code == 2
