@@ -168,6 +168,21 @@ class Engine:
             raise self._explain(e, Failure("destroy", run_id)) from e
 
 
+    def stacks(self) -> list[str]:
+        """Every stack of trainrig's project in the backend (runs this computer may not know of)."""
+        from pulumi import automation as auto
+
+        pulumi = find_pulumi()
+        if pulumi is None:
+            raise EngineMissing(f"the Pulumi CLI is not installed: install it with `{INSTALL_PULUMI}`, then try again.")
+        try:
+            command = auto.PulumiCommand(root=str(pulumi.parent.parent) if pulumi.parent.name == "bin" else None)
+            ws = auto.LocalWorkspace(work_dir=str(self.project_dir), env_vars=self.env, pulumi_command=command)
+            return sorted(s.name for s in ws.list_stacks())
+        except auto.errors.CommandError as e:
+            raise self._explain(e, Failure("stack ls", "*")) from e
+
+
 class _NoStack(Exception):
     pass
 

@@ -320,6 +320,14 @@ class Lifecycle:
     def ls(self) -> list[RunRecord]:
         return self.journal.all()
 
+    def unknown_stacks(self) -> list[str]:
+        """Stacks in the Pulumi backend with no live run in this journal: resources nobody here watches."""
+        from infra.engine import Engine
+        from infra.project import project_dir
+
+        live = {r.run_id for r in self.journal.all() if r.state != "destroyed"}
+        return [s for s in Engine(project_dir(), self.journal.root.parent).stacks() if s not in live]
+
     async def stop(self, run_id: str) -> Status | None:
         record = self._live(run_id)
         machine = await self._machine(record)

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     ls = sub.add_parser("ls", help="all runs")
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--stacks", action="store_true", help="also ask the Pulumi backend for stacks this computer has no "
+                    "live run for (made elsewhere, or a lost journal): they may still hold cloud resources")
     stop = sub.add_parser("stop", help="stop the training (outputs are synced); the machine stays")
     stop.add_argument("run")
     dl = sub.add_parser("download", help="download outputs and logs into <outputs>/<UTC>_<code>_<dataset>/")
@@ -219,10 +221,14 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         return EXIT_OK
     if a.cmd == "ls":
         records = life.ls()
+        unknown = life.unknown_stacks() if a.stacks else []
         if a.json:
-            print(json.dumps([_ls_row(r) for r in records], indent=1))
+            print(json.dumps([_ls_row(r) for r in records] + [{"run_id": n, "state": "stack only"} for n in unknown], indent=1))
         else:
             _print_table(records)
+            for name in unknown:
+                print(f"stack {name} is in the Pulumi backend but not a live run here: `pulumi destroy -s {name}` "
+                      "(after `eval \"$(trainrig pulumi-env)\"`) removes what it holds")
         return EXIT_OK
     if a.cmd == "stop":
         status = asyncio.run(life.stop(run_id))

@@ -151,3 +151,8 @@ def test_a_run_that_never_made_its_stack_never_destroys_one_of_that_name(cli, st
         assert journal.load("notmine-t4").state == "destroyed"
     finally:
         journal.remove("notmine-t4")
+
+
+def test_ls_asks_the_backend_only_when_told(cli):
+    assert cli("ls").code == 0  # the journal alone: no Pulumi needed
+    _refused(cli("ls", "--stacks"), "Pulumi CLI is not installed")
