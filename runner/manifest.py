@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -47,5 +48,17 @@ def write_manifest(
         "downloaded_at": utc_now(),
     }
     path = folder / "run.json"
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    path.write_text(json.dumps(_finite(manifest), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def _finite(value):  # type: ignore[no-untyped-def]
+    """Strict JSON (jq, other languages): a NaN or infinite metric is written as metrics.jsonl
+    writes it, as the string "NaN", "Infinity" or "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

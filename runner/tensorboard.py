@@ -34,7 +34,7 @@ async def forward_local(
     """Listen on 127.0.0.1:`first_port` here (or the next free port) and forward every connection
     to the machine's 127.0.0.1:`remote_port`. Returns (listener, the local port)."""
     last: OSError | None = None
-    for port in range(first_port, first_port + tries):
+    for port in range(first_port, min(first_port + tries, 65536)):
         try:
             listener = await conn.forward_local_port("127.0.0.1", port, "127.0.0.1", remote_port)
         except OSError as e:  # in use (or refused): the next one

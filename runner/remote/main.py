@@ -122,7 +122,11 @@ def last_telemetry(run_dir):
         line = _last_line(RunLayout(run_dir).telemetry)
     except OSError:
         line = None
-    _reply(json.loads(line) if line else {})
+    try:
+        sample = json.loads(line) if line else {}
+    except ValueError:
+        sample = {}  # a line cut by a full disk: no sample rather than no status at all
+    _reply(sample)
     return 0
 
 

@@ -53,8 +53,11 @@ class Supervisor:
         self.note("phase: %s" % phase)
 
     def note(self, text):
-        sys.stdout.write("%s %s\n" % (now_iso(), text))
-        sys.stdout.flush()
+        try:
+            sys.stdout.write("%s %s\n" % (now_iso(), text))
+            sys.stdout.flush()
+        except OSError:
+            pass  # supervisor.log on a full disk: the status file still says what happens
 
     # -- stopping -------------------------------------------------------------------------------
     def request_stop(self, reason):
@@ -205,7 +208,8 @@ class Supervisor:
         except OSError as e:  # a full disk refuses this line too: the warning below still tells
             self.note("telemetry not written: %s" % e)
         warning = telemetry.disk_warning(sample, self.config.disk_warn_below_mb)
-        if warning != self.status.warning:
+        # Once per episode: the figures change every sample, the news does not.
+        if bool(warning) != bool(self.status.warning):
             with self._lock:
                 self.status.warning = warning
             self.save()
@@ -217,7 +221,10 @@ class Supervisor:
             try:
                 self._sample()
             except Exception:  # noqa: BLE001 - telemetry must never end the run
-                traceback.print_exc()
+                try:
+                    traceback.print_exc()
+                except OSError:
+                    pass  # the log is on the full disk too: sample again next time
             if self._telemetry_stop.wait(self.config.telemetry_interval_s):
                 return
 
@@ -362,8 +369,9 @@ class Supervisor:
             sync.join()  # never two syncs of the same files at once
         started = sampler.ident is not None
         if started:
-            sampler.join()
-        last_sample = self._sample if started else (lambda: None)
+            sampler.join(telemetry.SMI_TIMEOUT_S + 5)
+        # A sampler still stuck (in nvidia-smi) must not hold up the final sync: no last sample then.
+        last_sample = self._sample if started and not sampler.is_alive() else (lambda: None)
         # A last telemetry line (the machine as the training left it) goes out with the final sync.
         for step in (last_sample, lambda: self.enter("syncing"), self._sync_all, lambda: self.enter("finished"),
                      self._push_status,

@@ -85,14 +85,20 @@ def query_gpus():
     if not smi:
         return [], NO_GPU
     try:
-        done = subprocess.run([smi, "--query-gpu=" + QUERY, "--format=csv,noheader,nounits"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              timeout=SMI_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired) as e:
+        proc = subprocess.Popen([smi, "--query-gpu=" + QUERY, "--format=csv,noheader,nounits"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    except OSError as e:
         return [], "nvidia-smi failed: %s" % e
-    if done.returncode != 0:
-        return [], "nvidia-smi failed: %s" % (done.stderr.strip() or done.stdout.strip())[:200]
-    gpus = parse_nvidia_smi(done.stdout)
+    try:
+        out, err = proc.communicate(timeout=SMI_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        # A GPU fallen off the bus leaves nvidia-smi in uninterruptible sleep: kill it, never wait
+        # for it (subprocess.run would), so the sampler and the final sync go on.
+        proc.kill()
+        return [], "nvidia-smi did not answer within %ds" % SMI_TIMEOUT_S
+    if proc.returncode != 0:
+        return [], "nvidia-smi failed: %s" % (err.strip() or out.strip())[:200]
+    gpus = parse_nvidia_smi(out)
     return gpus, "" if gpus else "nvidia-smi listed no GPU"
 
 

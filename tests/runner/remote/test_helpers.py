@@ -127,3 +127,23 @@ def test_the_helpers_import_with_nothing_but_python_from_their_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "log_metrics" in done.stdout
     assert math.isclose(json.loads((tmp_path / "metrics.jsonl").read_text())["values"]["loss"], 0.5)
+
+
+def test_the_user_flags_that_look_like_abbreviations_stay_the_user_flags(tmp_path, monkeypatch):
+    # argparse would read --output as --output_directory, --data as --dataset_directory, --log as
+    # --logs_directory: then `torch.save("model.pt")` would meet a folder named model.pt.
+    monkeypatch.chdir(tmp_path)
+    for var in ("TRAINRIG_DATASET_DIR", "TRAINRIG_OUTPUT_DIR", "TRAINRIG_LOGS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    d = th.directories(["--log", "debug", "--output", "model.pt", "--data", "coco.yaml"], create=False)
+    assert d == th.Directories(dataset="data", output="outputs", logs="logs")
+
+
+def test_a_loss_beyond_float32_is_logged_as_infinity_and_never_ends_the_training(tmp_path):
+    writer = th.MetricsWriter(str(tmp_path))
+    writer.log(1, loss=1e39)
+    writer.log(2, loss=-(2.0 ** 1000))
+    writer.close()
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [x["values"]["loss"] for x in lines] == [1e39, -(2.0 ** 1000)]  # the JSON keeps the real value
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tensorboard").iterdir())

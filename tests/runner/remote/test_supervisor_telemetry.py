@@ -49,3 +49,7 @@ def test_a_nearly_full_disk_is_in_the_status_before_the_training_fails(tmp_path,
     assert len(samples) >= 4  # one at the start, several while training, one at the end
     assert [s.wall_time for s in samples] == sorted(s.wall_time for s in samples)
     assert all(s.disk_free_mb and s.memory_total_mb for s in samples)
+    # Said once for the episode, not at every sample as the free megabytes change.
+    log = (run_dir / "logs" / "supervisor.log").read_text() if (run_dir / "logs" / "supervisor.log").exists() else \
+        (run_dir / "supervisor.log").read_text()
+    assert log.count("warning: the machine's disk is nearly full") == 1, log

@@ -51,3 +51,16 @@ def test_the_disk_is_nearly_full_under_5_gib_or_a_tenth_of_a_small_disk():
     assert warn(1500, 10_000) == "" and warn(900, 10_000) != ""
     assert warn(100_000, 500_000, below=200_000) != ""
     assert warn(None, None) == ""
+
+
+def test_an_nvidia_smi_that_never_answers_is_killed_and_named(tmp_path, monkeypatch):
+    # What a GPU fallen off the bus does to nvidia-smi: it hangs. The sampler must go on.
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\nsleep 30\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path) + ":/usr/bin:/bin")
+    monkeypatch.setattr(telemetry, "SMI_TIMEOUT_S", 1)
+    t0 = time.monotonic()
+    gpus, note = telemetry.query_gpus()
+    assert time.monotonic() - t0 < 5
+    assert gpus == [] and "did not answer within 1s" in note

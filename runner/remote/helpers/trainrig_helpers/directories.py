@@ -35,7 +35,8 @@ def directories(args=None, dataset="data", output="outputs", logs="logs", create
     and logs folders are created unless create=False."""
     defaults = {"dataset_directory": dataset, "output_directory": output, "logs_directory": logs}
     if args is None or isinstance(args, (list, tuple)):
-        parser = argparse.ArgumentParser(add_help=False)
+        # allow_abbrev=False: the user's own --output/--data/--log must never be read as ours.
+        parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
         for name, env, _ in _FOLDERS:
             parser.add_argument("--" + name, default=os.environ.get(env, defaults[name]))
         args, _ = parser.parse_known_args(sys.argv[1:] if args is None else list(args))

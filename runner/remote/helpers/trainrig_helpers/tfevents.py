@@ -52,13 +52,25 @@ def _field_bytes(number, payload):
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _float32(value):
+    """A diverging loss (1e39) is beyond float32: it shows as infinity, it never ends the training."""
+    if value > _FLOAT32_MAX:
+        return float("inf")
+    if value < -_FLOAT32_MAX:
+        return float("-inf")
+    return value
+
+
 def _event(wall_time, step, file_version=None, scalars=()):
     out = struct.pack("<Bd", 1 << 3 | 1, wall_time) + _varint(2 << 3) + _varint(step)
     if file_version is not None:
         out += _field_bytes(3, file_version.encode())
     if scalars:
         values = b"".join(
-            _field_bytes(1, _field_bytes(1, tag.encode()) + struct.pack("<Bf", 2 << 3 | 5, value))
+            _field_bytes(1, _field_bytes(1, tag.encode()) + struct.pack("<Bf", 2 << 3 | 5, _float32(value)))
             for tag, value in scalars
         )
         out += _field_bytes(5, values)
