@@ -145,7 +145,9 @@ class AwsGpuMachine(MachineComponent):
         ami = aws.ec2.get_ami_output(
             most_recent=True,
             owners=[AMI_OWNER],
-            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[inputs.image or offer.image])],
+            # x86_64: the same image names exist for ARM64 (g5g), which these instance types cannot boot.
+            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[inputs.image or offer.image]),
+                     aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"])],
             region=region,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )

@@ -59,7 +59,7 @@ def test_ami_is_the_newest_amazon_image_matching_the_offer_pattern(on_demand):
     assert lookup.token == "aws:ec2/getAmi:getAmi"
     assert lookup.args["mostRecent"] is True
     assert lookup.args["owners"] == ["amazon"]
-    assert lookup.args["filters"] == [{"name": "name", "values": [AWS_T4.image]}]
+    assert lookup.args["filters"] == [{"name": "name", "values": [AWS_T4.image]}, {"name": "architecture", "values": ["x86_64"]}]
     assert on_demand.one(INSTANCE).plain["ami"] == FAKE_AMI
 
 
