@@ -53,11 +53,19 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class EngineLine:
+    """One line of Pulumi's own output while it creates or destroys a run's stack (a UI shows them
+    in their own panel; the command line prints them indented)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Notice:
     text: str
 
 
-Event = Union[PhaseChanged, LogChunk, StatusChanged, MetricPoint, TelemetrySample, Progress, Notice]
+Event = Union[PhaseChanged, LogChunk, StatusChanged, MetricPoint, TelemetrySample, Progress, EngineLine, Notice]
 EventSink = Callable[[Event], None]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from runner.events import Event, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
+from runner.events import EngineLine, Event, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
 from runner.units import human_size
 
 
@@ -48,6 +48,9 @@ class Console:
             self.following = True
         elif isinstance(event, Notice):
             self.say(f"    {event.text}")
+        elif isinstance(event, EngineLine):
+            if event.text.strip():
+                self.say(f"    pulumi | {event.text}")
         elif isinstance(event, Progress):
             self._progress(event)
 

@@ -22,7 +22,7 @@ from infra.project import project_dir, stacks_dir
 from infra.stack_config import MachineKeys, write
 from runner import ssh
 from runner.errors import AuthFailed, HostKeyMismatch, Unreachable
-from runner.events import EventSink, Notice
+from runner.events import EngineLine, EventSink, Notice
 from runner.journal import Journal, RunRecord
 from runner.targets.base import recorded_machine
 from runner.machine import Machine
@@ -35,7 +35,7 @@ KEY_GRACE_S = 3 * 60  # the guest agent installs metadata keys seconds after the
 
 
 def _engine(journal: Journal, on_event: EventSink) -> Engine:
-    return Engine(project_dir(), journal.root.parent, on_output=lambda line: on_event(Notice(f"pulumi: {line.rstrip()}")))
+    return Engine(project_dir(), journal.root.parent, on_output=lambda line: on_event(EngineLine(line.rstrip())))
 
 
 def _new_key(journal: Journal, run_id: str, name: str) -> tuple[Path, str]:
