@@ -64,6 +64,20 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
     return status, results[0], results[1]
 
 
+def stored_log(spec: RunSpec) -> bytes | None:
+    """The training log as last synced to the output bucket (None: none yet)."""
+    where = output_location(spec)
+    if where is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.log"
+        try:
+            open_store(where.child("logs")).download("train.log", str(path))
+            return path.read_bytes()
+        except StoreError:
+            return None
+
+
 def stored_status(spec: RunSpec) -> Status | None:
     """The run's last status as the supervisor pushed it to the output bucket (None: none yet).
     It outlives the machine: a cloud machine powers off after its last sync."""

@@ -19,6 +19,7 @@ from runner import ssh, tools, transfer
 from runner.buckets import (
     check_run_buckets,
     fetch_outputs,
+    stored_log,
     stored_status,
     output_location,
     tool_packages,
@@ -287,7 +288,23 @@ class Lifecycle:
             await serve_tensorboard(conn, machine, run_id, local_port, on_ready)
 
     async def read_log(self, run_id: str) -> bytes:
-        record = self._live(run_id)
+        record = self.journal.load(run_id)
+        if record.stack is not None and record.effective_spec().output_store:
+            # A cloud run's log is synced to its bucket: readable with the machine off, or gone.
+            try:
+                return await self._read_log_from_machine(record)
+            except (Unreachable, RemoteFailed) as e:
+                stored = await asyncio.to_thread(stored_log, record.effective_spec())
+                if stored is None:
+                    raise
+                self.emit(Notice(f"the machine cannot be reached ({e}); this is the log as last synced to the bucket"))
+                return stored
+        return await self._read_log_from_machine(self._live(run_id))
+
+    async def _read_log_from_machine(self, record: RunRecord) -> bytes:
+        run_id = record.run_id
+        if record.state not in ("up", "started", "finished") or record.machine is None:
+            raise BadInput(f"run {run_id} is {record.state}, it has no machine: `trainrig up` it again first.")
         machine = await self._machine(record)
         async with ssh.connect(machine) as conn:
             done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/train.log"])

@@ -332,9 +332,14 @@ def _dataset(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
 
 
 def _ls_row(r) -> dict:  # type: ignore[no-untyped-def]
+    from runner.cost import cost_so_far
+
+    cost = cost_so_far(r)
     return {"run_id": r.run_id, "state": r.state, "target": r.spec.target, "outcome": r.outcome,
             "exit_code": r.exit_code, "created_at": r.created_at,
-            "machine": r.machine.address if r.machine else None, "downloads": r.downloads}
+            "machine": r.machine.address if r.machine else None, "downloads": r.downloads,
+            "hourly_usd": r.stack.hourly_price if r.stack else None,
+            "cost_usd_at_most": round(cost, 2) if cost is not None else None}
 
 
 def _print_table(records) -> None:  # type: ignore[no-untyped-def]
@@ -351,6 +356,13 @@ def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
     print(f"run       {r.run_id}  ({r.spec.target}, {r.state})")
     if r.machine and r.state != "destroyed":
         print(f"machine   {r.machine.address}")
+    if r.stack:
+        from runner.cost import cost_so_far
+
+        cost = cost_so_far(r)
+        print(f"cost      ${r.stack.hourly_price:.2f}/hour" + (
+            f"; at most ${cost:.2f} so far (the machine stops itself after the training; stopped, it bills "
+            "its disk only)" if cost is not None else ""))
     if s:
         print(f"phase     {s.phase}" + (f"  outcome {s.outcome}" if s.outcome else ""))
         if s.reason:

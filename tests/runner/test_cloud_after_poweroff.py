@@ -52,6 +52,12 @@ def test_status_and_download_from_the_stack_bucket_once_the_machine_is_off(bucke
         assert "finished" in shown.out and "succeeded" in shown.out
         assert "last one synced to the bucket" in shown.out
         assert journal.load(rid).state == "finished"
+        assert "cost      $1.01/hour" in shown.out  # the stack's price
+
+        log = trainrig("logs", rid)  # the machine is off: the log as last synced to the bucket
+        assert log.code == 0, log.err
+        assert log.out == "epoch 1 loss 0.5\n"
+        assert "last synced to the bucket" in log.err
 
         refused = trainrig("down", rid, "--yes")
         assert refused.code == 2 and f"trainrig download {rid}" in refused.out + refused.err
