@@ -412,3 +412,12 @@ def places(cloud: str, accelerator: str) -> tuple[str, ...]:
 
 def format_table(cloud: str | None = None) -> str:
     return load().format_table(cloud)
+
+
+def fallback_zones(accelerator: str, zone: str, most: int = 6) -> list[str]:
+    """gcp zones to try after `zone` had no capacity: the same region's first (the bucket and the
+    data stay close), then the others, in the catalog's order; at most `most`."""
+    region = zone.rsplit("-", 1)[0]
+    others = [z for z in places("gcp", accelerator) if z != zone]
+    near = [z for z in others if z.rsplit("-", 1)[0] == region]
+    return (near + [z for z in others if z not in near])[:most]

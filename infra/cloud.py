@@ -22,6 +22,7 @@ class CloudSpec:
     disk_gb: int = DEFAULT_DISK_GB
     ssh_from: str = ""  # CIDR allowed to reach tcp:22; never 0.0.0.0/0 unless asked for by name
     image: str | None = None  # override the catalog's image (family or AMI name pattern)
+    any_zone: bool = False  # gcp: on "no capacity", try the catalog's other zones (same region first)
 
     @property
     def accelerator_text(self) -> str:
@@ -72,6 +73,7 @@ class CloudOptions:
     disk_gb: int | None = None
     ssh_from: str | None = None
     image: str | None = None
+    any_zone: bool = False
 
     def given(self) -> list[str]:
         return [f"--{k.replace('_', '-')}" for k, v in self.__dict__.items() if v not in (None, False)]
@@ -84,6 +86,8 @@ def build_cloud(target: str, options: CloudOptions) -> CloudSpec:
 
     accelerator, zone, region, project = options.accelerator, options.zone, options.region, options.project
     spot, ssh_from = options.spot, options.ssh_from
+    if options.any_zone and target != "gcp":
+        raise BadInput("--any-zone is for --target gcp; on aws, leave out --zone and AWS picks an availability zone.")
     disk_gb = DEFAULT_DISK_GB if options.disk_gb is None else options.disk_gb
 
     if not accelerator:
@@ -104,4 +108,5 @@ def build_cloud(target: str, options: CloudOptions) -> CloudSpec:
     return CloudSpec(
         accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region, project=project,
         spot=spot, disk_gb=disk_gb, ssh_from=parse_ssh_from(ssh_from) if ssh_from else "", image=options.image,
+        any_zone=options.any_zone,
     )

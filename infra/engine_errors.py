@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from infra.errors import CloudCredentialsMissing, CloudRefused, EngineFailed, StackBusy, TrainrigError
+from infra.errors import CloudCredentialsMissing, CloudRefused, EngineFailed, NoCapacity, StackBusy, TrainrigError
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ RULES = (
     _rule(r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available|"
           r"InsufficientInstanceCapacity|InsufficientCapacity|no more capacity|stockout|"
           r"is not supported in your requested Availability Zone",
-          CloudRefused,
+          NoCapacity,
           "{where} has no capacity for this machine right now (the cloud said: {match}); try another place{elsewhere}."),
     _rule(r"QUOTA_EXCEEDED|Quota '[^']+' exceeded[^.]*|VcpuLimitExceeded|MaxSpotInstanceCountExceeded|"
           r"exceeded quota|limit exceeded for resource",

@@ -25,6 +25,10 @@ class CloudRefused(TrainrigError):
     """The cloud said no: capacity, quota, a disabled API, a missing right."""
 
 
+class NoCapacity(CloudRefused):
+    """The zone has no machine of that kind free right now (another zone may)."""
+
+
 class StackBusy(TrainrigError):
     """Another update of the same stack is running (or one crashed and left its lock)."""
 

@@ -20,7 +20,7 @@ from infra.spec import EntryPoint, RunSpec
 NS = "trainrig"
 # Structured values arrive in the Pulumi program as JSON text; in the YAML file as YAML.
 _LISTS_AND_MAPS = ("command", "env")
-_BOOLS = ("spot",)
+_BOOLS = ("spot", "anyZone")
 _INTS = ("diskGb",)
 
 
@@ -52,7 +52,7 @@ def to_config(spec: RunSpec, keys: MachineKeys) -> dict[str, object]:
     optional: dict[str, object | None] = {
         "module": spec.entry.module, "command": list(spec.entry.command) or None, "dataset": spec.dataset,
         "env": dict(spec.env) or None, "installScript": spec.install_script, "outputStore": spec.output_store,
-        "image": cloud.image,
+        "image": cloud.image, "anyZone": True if cloud.any_zone else None,
     }
     values.update({k: v for k, v in optional.items() if v is not None})
     out: dict[str, object] = {f"{NS}:{k}": v for k, v in values.items()}
@@ -102,6 +102,7 @@ def from_config(get: Callable[[str], object | None]) -> tuple[RunSpec, MachineKe
         accelerator=accelerator, count=int(count) if count else 1, zone=_opt(zone), region=_opt(region),
         project=_opt(project), spot=bool(value(f"{NS}:spot")), disk_gb=int(value(f"{NS}:diskGb", True)),  # type: ignore[arg-type]
         ssh_from=str(value(f"{NS}:sshFrom", True)), image=_opt(value(f"{NS}:image")),
+        any_zone=bool(value(f"{NS}:anyZone")),
     )
     command = value(f"{NS}:command") or []
     env = value(f"{NS}:env") or {}

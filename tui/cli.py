@@ -47,6 +47,8 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     c.add_argument("--ssh-from", help="CIDR allowed to SSH in (default: this computer's public address /32; "
                    "`anywhere` opens it to the internet)")
     c.add_argument("--image", help="override the image: a GCP image family or an AWS AMI name pattern")
+    c.add_argument("--any-zone", action="store_true", help="gcp: when the zone has no capacity, try the catalog's "
+                   "other zones for the accelerator (same region first, at most 6)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _FROM_STACK_CONFLICTS = ("code_name", "dataset_name", "dataset", "output_store", "module", "command", "env", "host",
                          "identity", "known_hosts", "install_script",
-                         "accelerator", "zone", "region", "project", "spot", "disk_gb", "ssh_from", "image")
+                         "accelerator", "zone", "region", "project", "spot", "disk_gb", "ssh_from", "image", "any_zone")
 
 
 def _spec_from_stack(a: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -145,7 +147,7 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
         sync_interval_s=parse_duration(a.sync_interval, "--sync-interval"), install_script=a.install_script,
         host=a.host, identity_file=a.identity, known_hosts=a.known_hosts, output_store=a.output_store,
         cloud=CloudOptions(accelerator=a.accelerator, zone=a.zone, region=a.region, project=a.project, spot=a.spot,
-                           disk_gb=a.disk_gb, ssh_from=a.ssh_from, image=a.image),
+                           disk_gb=a.disk_gb, ssh_from=a.ssh_from, image=a.image, any_zone=a.any_zone),
     )
 
 

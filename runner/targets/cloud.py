@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import asyncssh
 
 from infra import catalog
+from infra.catalog import fallback_zones
 from infra.engine import Engine
 from infra.engine_errors import Failure
+from infra.engine_outputs import StackOutputs
+from infra.errors import NoCapacity
 from infra.project import project_dir, stacks_dir
 from infra.stack_config import MachineKeys, write
 from runner import ssh
@@ -90,29 +94,32 @@ async def wait_for_ssh(machine: Machine, deadline_s: float = BOOT_WAIT_S, on_eve
         await asyncio.sleep(retry_s)
 
 
+async def _up(engine: Engine, failure: Failure, on_event: EventSink) -> StackOutputs:
+    up = asyncio.ensure_future(asyncio.to_thread(engine.up, failure))
+    try:
+        return await asyncio.shield(up)
+    except asyncio.CancelledError:
+        # Ctrl-C: Pulumi got the interrupt too and cancels its update. Destroying before it has
+        # ended would only meet the stack's lock, so wait for it, then let the caller clean up.
+        on_event(Notice("interrupted: waiting for pulumi up to stop before destroying what it made"))
+        await asyncio.wait([up])
+        raise
+
+
 class CloudTarget:
     def __init__(self, name: str):
         self.name = name
 
     async def provision(self, record: RunRecord, journal: Journal, on_event: EventSink) -> Machine:
-        spec, rid = record.spec, record.run_id
+        rid = record.run_id
         client_key, client_public = _new_key(journal, rid, "client_key")
         host_key, host_public = _new_key(journal, rid, "host_key")
         engine = _engine(journal, on_event)
         await asyncio.to_thread(engine.create, rid)  # first: refuses a stack this run did not make
         record.stack_created = True
         journal.save(record)
-        config = write(stacks_dir(project_dir()), spec, MachineKeys(client_public, str(host_key)))
-        on_event(Notice(f"stack config {config} written; pulumi up -s {rid}"))
-        up = asyncio.ensure_future(asyncio.to_thread(engine.up, _failure(record)))
-        try:
-            outputs = await asyncio.shield(up)
-        except asyncio.CancelledError:
-            # Ctrl-C: Pulumi got the interrupt too and cancels its update. Destroying before it has
-            # ended would only meet the stack's lock, so wait for it, then let the caller clean up.
-            on_event(Notice("interrupted: waiting for pulumi up to stop before destroying what it made"))
-            await asyncio.wait([up])
-            raise
+        keys = MachineKeys(client_public, str(host_key))
+        outputs = await self._up_somewhere(engine, record, journal, keys, on_event)
         record.stack = outputs
         journal.save(record)
         if outputs.host_key.split()[:2] != host_public.split()[:2]:
@@ -129,6 +136,29 @@ class CloudTarget:
             machine, version = await install_tools(conn, machine)
         on_event(Notice(f"{machine.address}: Python {version}, trainrig's tools installed"))
         return machine
+
+    async def _up_somewhere(self, engine: Engine, record: RunRecord, journal: Journal, keys: MachineKeys,
+                            on_event: EventSink) -> StackOutputs:
+        """`pulumi up` in the run's zone; with --any-zone, on "no capacity" in the next zones too
+        (a failed up has destroyed what it made, so each try starts clean)."""
+        cloud = record.spec.cloud
+        assert cloud is not None
+        zones = [cloud.zone] + (fallback_zones(cloud.accelerator, cloud.zone) if cloud.any_zone and cloud.zone else [])
+        for i, zone in enumerate(zones):
+            if i:
+                offer = catalog.resolve(record.spec.target, cloud.accelerator_text, zone=zone, spot=cloud.spot)
+                record.spec = replace(record.spec, cloud=replace(cloud, zone=offer.zone, region=offer.region))
+                journal.save(record)
+            config = write(stacks_dir(project_dir()), record.spec, keys)
+            on_event(Notice(f"stack config {config} written; pulumi up -s {record.run_id}"
+                            + (f" (zone {zone})" if cloud.any_zone else "")))
+            try:
+                return await _up(engine, _failure(record), on_event)
+            except NoCapacity as e:
+                if i + 1 == len(zones):
+                    raise
+                on_event(Notice(f"{zone} has no capacity right now; trying {zones[i + 1]} ({e})"))
+        raise AssertionError("unreachable: the loop returns or raises")
 
     async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
         return recorded_machine(record)

@@ -371,3 +371,15 @@ def test_format_table_for_one_cloud():
     assert "A10G" in table and "v5litepod" not in table and "gcp prices" not in table
     with pytest.raises(BadInput, match="gcp or aws"):
         format_table("azure")
+
+
+def test_fallback_zones_start_in_the_same_region_and_never_repeat_the_zone():
+    from infra.catalog import fallback_zones, places
+
+    zones = fallback_zones("T4", "us-central1-a")
+    assert "us-central1-a" not in zones
+    assert len(zones) == len(set(zones)) <= 6
+    same = [z for z in places("gcp", "T4") if z.startswith("us-central1-") and z != "us-central1-a"]
+    assert zones[: len(same)] == same[:6]  # the region's other zones first
+    assert all(z in places("gcp", "T4") for z in zones)
+    assert len(fallback_zones("T4", "us-central1-a", most=50)) == len(places("gcp", "T4")) - 1

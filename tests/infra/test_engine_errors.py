@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infra.engine_errors import Failure, explain
-from infra.errors import CloudCredentialsMissing, CloudRefused, EngineFailed, StackBusy
+from infra.errors import CloudCredentialsMissing, CloudRefused, EngineFailed, NoCapacity, StackBusy
 
 UP = Failure("up", "yolo-beer", where="us-central1-a", elsewhere=("us-central1-a", "us-east1-c", "europe-west4-b"))
 
@@ -19,9 +19,9 @@ def _stderr(line: str) -> str:
 @pytest.mark.parametrize("line, kind, says", [
     ("gcp:compute:Instance (yolo-beer): error: googleapi: Error 503: The zone 'projects/p/zones/us-central1-a' does not "
      "have enough resources available to fulfill the request. '(resource type:compute)'., ZONE_RESOURCE_POOL_EXHAUSTED",
-     CloudRefused, ["us-central1-a has no capacity", "us-east1-c", "europe-west4-b"]),
+     NoCapacity, ["us-central1-a has no capacity", "us-east1-c", "europe-west4-b"]),
     ("error: creating EC2 Instance: InsufficientInstanceCapacity: We currently do not have sufficient g5.xlarge capacity",
-     CloudRefused, ["no capacity", "another place"]),
+     NoCapacity, ["no capacity", "another place"]),
     ("googleapi: Error 403: Quota 'NVIDIA_T4_GPUS' exceeded.  Limit: 0.0 in region us-central1., quotaExceeded",
      CloudRefused, ["quota", "NVIDIA_T4_GPUS", "IAM & Admin > Quotas"]),
     ("api error VcpuLimitExceeded: You have requested more vCPU capacity than your current vCPU limit of 0",

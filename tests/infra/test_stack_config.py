@@ -22,7 +22,7 @@ def gcp_spec(**over: object) -> RunSpec:
         target="gcp", dataset="gs://team-data/beer", env=(("EPOCHS", "3"), ("NOTE", "a b: 'c'")),
         max_runtime_s=5400, sync_interval_s=45, install_script="install.sh",
         cloud=CloudSpec(accelerator="T4", count=2, zone="us-central1-a", region="us-central1", project="my-proj",
-                        spot=True, disk_gb=250, ssh_from="203.0.113.7/32"),
+                        spot=True, disk_gb=250, ssh_from="203.0.113.7/32", any_zone=True),
     )
     base.update(over)
     return RunSpec(**base)  # type: ignore[arg-type]

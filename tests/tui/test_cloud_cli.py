@@ -66,6 +66,7 @@ GCP = ["--target", "gcp", "--project", "my-proj", "--ssh-from", "203.0.113.7/32"
     ([*GCP, "--accelerator", "T4", "--disk-gb", "10"], ["at least 50"]),
     ([*GCP, "--accelerator", "T4", "--dataset", "s3://data/beer", "--dataset-name", "beer"], ["gs://", "no credentials are copied"]),
     (["--accelerator", "T4", "--spot"], ["--accelerator, --spot only apply to --target gcp or aws"]),
+    (["--target", "aws", "--region", "us-east-1", "--accelerator", "A10G", "--any-zone"], ["--any-zone is for --target gcp"]),
 ])
 def test_bad_cloud_options_are_refused_before_anything(cli, state_home, args, words):
     before = set(os.listdir(state_home / "runs")) if (state_home / "runs").is_dir() else set()
