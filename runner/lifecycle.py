@@ -24,9 +24,10 @@ from runner.buckets import (
     output_location,
     tool_packages,
 )
-from runner.errors import BadInput, RemoteFailed, TrainrigError, Unreachable
+from runner.errors import AuthFailed, BadInput, HostKeyMismatch, RemoteFailed, TrainrigError, Unreachable
 from runner.events import (
     EventSink,
+    LogChunk,
     MetricPoint,
     Notice,
     PhaseChanged,
@@ -49,6 +50,7 @@ from runner.units import human_size
 
 RECONNECT_FOR_S = 120.0
 STOP_WAIT_S = 30.0
+CLOUD_STOP_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -242,8 +244,17 @@ class Lifecycle:
                     async with ssh.connect(machine) as c:
                         status, offsets = await follow(c, machine, record.run_id, offsets, on_event, None)
                 break
-            except (RemoteFailed, Unreachable) as e:
+            except (RemoteFailed, Unreachable, AuthFailed, HostKeyMismatch) as e:
                 conn = proc = None
+                if record.stack is not None:
+                    # A cloud machine powers off (and refuses logins) after its last sync: the
+                    # end of the log and the outcome are in its bucket.
+                    ended = await self._ended_in_bucket(record, offsets, on_event)
+                    if ended is not None:
+                        status = ended
+                        break
+                elif isinstance(e, (AuthFailed, HostKeyMismatch)):
+                    raise
                 # Give up only after RECONNECT_FOR_S without any news, however long the run.
                 if time.monotonic() - last_news > RECONNECT_FOR_S:
                     raise
@@ -252,6 +263,20 @@ class Lifecycle:
         assert status is not None
         self._remember_outcome(record.run_id, status)
         return status
+
+    async def _ended_in_bucket(self, record: RunRecord, offsets: Offsets, on_event: EventSink) -> Status | None:
+        """The run's outcome from its bucket if it has ended there, after showing the rest of its log
+        from `offsets.log`; None while it has not ended (metrics and telemetry are not replayed)."""
+        spec = record.effective_spec()
+        stored = await asyncio.to_thread(stored_status, spec)
+        if stored is None or not stored.done:
+            return None
+        log = await asyncio.to_thread(stored_log, spec) if offsets.log is not None else None
+        if log is not None and offsets.log is not None and len(log) > offsets.log:
+            on_event(LogChunk(offsets.log, log[offsets.log:]))
+        on_event(StatusChanged(stored))
+        self.emit(Notice("the machine has powered itself off; the end of the run comes from its bucket"))
+        return stored
 
     def _remember_outcome(self, run_id: str, status: Status) -> None:
         record = self.journal.load(run_id)
@@ -293,7 +318,7 @@ class Lifecycle:
             # A cloud run's log is synced to its bucket: readable with the machine off, or gone.
             try:
                 return await self._read_log_from_machine(record)
-            except (Unreachable, RemoteFailed) as e:
+            except TrainrigError as e:  # off, shutting down (logins refused), or its address reused
                 stored = await asyncio.to_thread(stored_log, record.effective_spec())
                 if stored is None:
                     raise
@@ -349,7 +374,9 @@ class Lifecycle:
         record = self._live(run_id)
         machine = await self._machine(record)
         async with ssh.connect(machine) as conn:
-            await tools.call(conn, machine, ["stop", machine.run_dir(run_id), str(STOP_WAIT_S)])
+            # A cloud machine's final sync to its bucket may take minutes; its supervisor then powers it off.
+            wait = CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S
+            await tools.call(conn, machine, ["stop", machine.run_dir(run_id), str(wait)])
             raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
         status = Status.from_dict(raw) if raw else None
         if status is not None:

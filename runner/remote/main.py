@@ -8,11 +8,12 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 
 from . import wire
-from .config import RunLayout
+from .config import RunLayout, SupervisorConfig
 from .procs import alive, runs_for
 from .status import read_status
 
@@ -153,12 +154,24 @@ def stop_run(run_dir, wait_s):
             time.sleep(0.05)
         if alive(s.supervisor_pid):
             _kill_group(s.supervisor_pid)
+            _power_off_if_asked(L)  # the supervisor's own last step, which it never reached
         stopped = True
     for pid in {s.training_pid, s.step_pid} - {None}:
         if not s.done and alive(pid) and runs_for(pid, s.run_id):
             _kill_group(pid)
             stopped = True
     return stopped
+
+
+def _power_off_if_asked(L):
+    """A cloud machine powers off after its run, even when its supervisor had to be killed."""
+    try:
+        with open(L.config) as f:
+            config = SupervisorConfig.from_json(f.read())
+    except (OSError, ValueError, TypeError):
+        return
+    if config.shutdown_after:
+        subprocess.call(["sudo", "-n", "shutdown", "-h", "+1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop(run_dir, wait_s):

@@ -167,6 +167,20 @@ class Supervisor:
         store.upload(probe, ".trainrig-write-check", os.path.getsize(probe))
         store.delete(".trainrig-write-check")
 
+    def _finish(self):
+        """"finished" reaches the store before this machine's own status says so: whoever sees the
+        run finished here (a follower, then a download) finds it finished in the bucket too."""
+        with self._lock:
+            self.status.enter("finished")
+            final = self.layout.status + ".final"
+            write_status(final, self.status)
+        try:
+            self._store("").upload(final, "status.json", os.path.getsize(final))
+        except Exception as e:  # noqa: BLE001 - the status stays on the machine in any case
+            self.note("could not copy the status to %s: %s" % (self.output, e))
+        self.save()
+        self.note("phase: finished")
+
     def _push_status(self):
         """status.json beside the outputs, so a download needs no machine (it may be gone)."""
         try:
@@ -373,8 +387,7 @@ class Supervisor:
         # A sampler still stuck (in nvidia-smi) must not hold up the final sync: no last sample then.
         last_sample = self._sample if started and not sampler.is_alive() else (lambda: None)
         # A last telemetry line (the machine as the training left it) goes out with the final sync.
-        for step in (last_sample, lambda: self.enter("syncing"), self._sync_all, lambda: self.enter("finished"),
-                     self._push_status,
+        for step in (last_sample, lambda: self.enter("syncing"), self._sync_all, self._finish,
                      lambda: self.note("outcome: %s %s" % (self.status.outcome, self.status.reason))):
             try:
                 step()

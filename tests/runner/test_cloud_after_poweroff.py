@@ -47,6 +47,13 @@ def test_status_and_download_from_the_stack_bucket_once_the_machine_is_off(bucke
     journal.save(RunRecord(spec=spec, state="started", machine=off,
                            stack=StackOutputs("127.0.0.1", "ubuntu", off.host_keys[0], bucket, 1.01), stack_created=True))
     try:
+        # A follower meeting the powered-off machine ends with the bucket's log and outcome.
+        followed = trainrig("logs", rid, "-f")
+        assert followed.code == 0, followed.err
+        assert followed.out == "epoch 1 loss 0.5\n"
+        assert "powered itself off" in followed.err
+        assert journal.load(rid).state == "finished"  # the outcome came from the bucket (exit 0: succeeded)
+
         shown = trainrig("status", rid)
         assert shown.code == 0, shown.err
         assert "finished" in shown.out and "succeeded" in shown.out
