@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -107,7 +108,7 @@ class Engine:
                                f"`trainrig up` creates it (PULUMI_BACKEND_URL picks another backend).") from e
         except auto.errors.CommandError as e:
             raise self._explain(e, Failure("select", run_id)) from e
-        except (OSError, auto.errors.InvalidVersionError) as e:
+        except (OSError, subprocess.CalledProcessError, auto.errors.InvalidVersionError) as e:
             raise EngineMissing(f"the Pulumi CLI at {pulumi} cannot be used ({e}): reinstall it with `{INSTALL_PULUMI}`.") from e
 
     @staticmethod
@@ -181,6 +182,8 @@ class Engine:
             return sorted(s.name for s in ws.list_stacks())
         except auto.errors.CommandError as e:
             raise self._explain(e, Failure("stack ls", "*")) from e
+        except (OSError, subprocess.CalledProcessError, auto.errors.InvalidVersionError) as e:
+            raise EngineMissing(f"the Pulumi CLI at {pulumi} cannot be used ({e}): reinstall it with `{INSTALL_PULUMI}`.") from e
 
 
 class _NoStack(Exception):

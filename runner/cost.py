@@ -10,7 +10,7 @@ import time
 from runner.journal import RunRecord
 
 
-def _epoch(utc: str) -> float:
+def epoch(utc: str) -> float:
     return calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
@@ -18,7 +18,7 @@ def cost_so_far(record: RunRecord, now: float | None = None) -> float | None:
     """USD, or None for a run without a priced machine (local, ssh, or not provisioned yet)."""
     if record.stack is None or not record.phases:
         return None
-    start = _epoch(record.phases[0][1])
+    start = epoch(record.phases[0][1])
     ended = [at for phase, at in record.phases if phase == "destroyed"]
-    end = _epoch(ended[-1]) if ended and record.state == "destroyed" else (now or time.time())
+    end = epoch(ended[-1]) if ended and record.state == "destroyed" else (now or time.time())
     return max(0.0, end - start) / 3600 * record.stack.hourly_price

@@ -1,4 +1,8 @@
-"""What the runner tells its callers while it works (the command line prints them, the UI draws them)."""
+"""What the runner tells its callers while it works (the command line prints them, the UI draws them).
+
+Most events come from the event loop's thread; `EngineLine` (Pulumi's output) and the `Progress` of
+bucket transfers come from worker threads, so a UI must hand them to its own thread (Textual:
+`call_from_thread` / `post_message`)."""
 
 from dataclasses import dataclass
 from typing import Callable, Union

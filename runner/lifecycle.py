@@ -194,8 +194,21 @@ class Lifecycle:
             raise RemoteFailed(f"could not install {', '.join(packages)} on the machine: {reply['error']} ({tail})")
         return reply["python"]
 
+    def _warn_cloud_limit(self, record: RunRecord) -> None:
+        """A GCP VM's cloud-side run-time limit counts from provisioning (max runtime + 6 h)."""
+        if record.spec.target != "gcp" or record.stack is None or not record.phases:
+            return
+        from runner.cost import epoch
+
+        hours_up = (time.time() - epoch(record.phases[0][1])) / 3600
+        if hours_up > 5:
+            self.emit(Notice(f"warning: this VM was provisioned {hours_up:.1f} h ago; its cloud-side run-time limit "
+                             f"(max runtime + 6 h from provisioning) may stop it before the training ends: "
+                             f"`trainrig down {record.run_id}` and `run` again to reset it"))
+
     async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
         record = self._live(run_id)
+        self._warn_cloud_limit(record)
         machine = await self._machine(record)
         async with ssh.connect(machine) as conn:
             with self.journal.lock(run_id, "start"):
@@ -353,7 +366,11 @@ class Lifecycle:
             if stored is not None and stored.done:
                 self._remember_outcome(run_id, stored)
                 return StatusReport(self.journal.load(run_id), stored, f"{e} (the status shown is the last one synced to the bucket)")
-            return StatusReport(record, stored, str(e))
+            hint = ""
+            if record.spec.cloud is not None and isinstance(e, Unreachable):
+                hint = (f" (SSH is let in from {record.spec.cloud.ssh_from} only: if this computer's address changed, "
+                        f"set trainrig:sshFrom in stacks/Pulumi.{run_id}.yaml and `pulumi up -s {run_id}`)")
+            return StatusReport(record, stored, str(e) + hint)
         status = Status.from_dict(raw) if raw else None
         if status is not None and status.done:
             self._remember_outcome(run_id, status)
@@ -364,9 +381,12 @@ class Lifecycle:
 
     def unknown_stacks(self) -> list[str]:
         """Stacks in the Pulumi backend with no live run in this journal: resources nobody here watches."""
-        from infra.engine import Engine
+        import importlib.util
+
+        from infra.engine import Engine, check_installed
         from infra.project import project_dir
 
+        check_installed("gcp" if importlib.util.find_spec("pulumi_gcp") else "aws")  # the SDK and the CLI, or one sentence
         live = {r.run_id for r in self.journal.all() if r.state != "destroyed"}
         return [s for s in Engine(project_dir(), self.journal.root.parent).stacks() if s not in live]
 

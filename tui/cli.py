@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--stacks", action="store_true", help="also ask the Pulumi backend for stacks this computer has no "
                     "live run for (made elsewhere, or a lost journal): they may still hold cloud resources")
-    stop = sub.add_parser("stop", help="stop the training (outputs are synced); the machine stays")
+    stop = sub.add_parser("stop", help="stop the training (outputs are synced); the machine stays (a cloud machine powers off)")
     stop.add_argument("run")
     dl = sub.add_parser("download", help="download outputs and logs into <outputs>/<UTC>_<code>_<dataset>/")
     dl.add_argument("run")
@@ -217,24 +217,30 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         rep = asyncio.run(life.status(run_id))
         if a.json:
             print(json.dumps({"run": rep.record.to_dict(), "status": rep.status.to_dict() if rep.status else None,
-                              "error": rep.error, "telemetry": rep.telemetry.to_dict() if rep.telemetry else None}, indent=1))
+                              "error": rep.error, "telemetry": rep.telemetry.to_dict() if rep.telemetry else None,
+                              "cost": {k: v for k, v in _ls_row(rep.record).items() if k in ("hourly_usd", "cost_usd_at_most")}},
+                             indent=1))
         else:
             _print_status(rep)
         return EXIT_OK
     if a.cmd == "ls":
         records = life.ls()
+        if not a.json:
+            _print_table(records)  # before the backend is asked: its failure must not hide the runs
         unknown = life.unknown_stacks() if a.stacks else []
         if a.json:
             print(json.dumps([_ls_row(r) for r in records] + [{"run_id": n, "state": "stack only"} for n in unknown], indent=1))
         else:
-            _print_table(records)
             for name in unknown:
                 print(f"stack {name} is in the Pulumi backend but not a live run here: `pulumi destroy -s {name}` "
                       "(after `eval \"$(trainrig pulumi-env)\"`) removes what it holds")
         return EXIT_OK
     if a.cmd == "stop":
         status = asyncio.run(life.stop(run_id))
-        console.say(f"run {run_id}: {status.outcome if status and status.done else 'not training'}; the machine stays up.")
+        record = life.journal.load(run_id)
+        after = ("the machine powers itself off after its final sync: `trainrig download` reads the bucket, "
+                 "and a new training needs `trainrig down` then `run`" if record.stack else "the machine stays up")
+        console.say(f"run {run_id}: {status.outcome if status and status.done else 'not training'}; {after}.")
         return EXIT_OK
     if a.cmd == "download":
         folder = asyncio.run(life.download(run_id, Path(a.outputs)))

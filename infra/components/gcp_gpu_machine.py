@@ -17,12 +17,17 @@ def image_path(inputs: StackInputs) -> str:
     return f"projects/{DLVM_IMAGE_PROJECT}/global/images/family/{family}"
 
 
+# The cloud-side limit counts from provisioning and cannot be re-armed by the machine, so it leaves
+# room for a `trainrig start` some hours after `up` (the in-machine failsafe is re-armed at start).
+CLOUD_LIMIT_EXTRA_MIN = 5 * 60
+
+
 def _scheduling(spot: bool, failsafe_minutes: int) -> gcp.compute.InstanceSchedulingArgs:
     # GPU VMs cannot live-migrate, so they must stop for host maintenance; they are not restarted
     # after it (spot requires that; on demand, a restarted machine would bill with nothing running).
     # The run-time limit is the cloud's own failsafe: the VM stops even if its boot script never ran.
     # STOP keeps the disk: the outputs synced so far survive.
-    limit = gcp.compute.InstanceSchedulingMaxRunDurationArgs(seconds=failsafe_minutes * 60)
+    limit = gcp.compute.InstanceSchedulingMaxRunDurationArgs(seconds=(failsafe_minutes + CLOUD_LIMIT_EXTRA_MIN) * 60)
     if spot:
         return gcp.compute.InstanceSchedulingArgs(
             on_host_maintenance="TERMINATE",

@@ -50,11 +50,11 @@ def _new_key(journal: Journal, run_id: str, name: str) -> tuple[Path, str]:
     return path, public
 
 
-def _failure(record: RunRecord) -> Failure:
+def _failure(record: RunRecord, tried: tuple[str, ...] = ()) -> Failure:
     cloud = record.spec.cloud
     assert cloud is not None
     where = cloud.zone or cloud.region or ""
-    others = tuple(p for p in catalog.places(record.spec.target, cloud.accelerator) if p != where)
+    others = tuple(p for p in catalog.places(record.spec.target, cloud.accelerator) if p != where and p not in tried)
     return Failure("up", record.run_id, where=where, elsewhere=others)
 
 
@@ -153,7 +153,7 @@ class CloudTarget:
             on_event(Notice(f"stack config {config} written; pulumi up -s {record.run_id}"
                             + (f" (zone {zone})" if cloud.any_zone else "")))
             try:
-                return await _up(engine, _failure(record), on_event)
+                return await _up(engine, _failure(record, tuple(zones[:i])), on_event)
             except NoCapacity as e:
                 if i + 1 == len(zones):
                     raise

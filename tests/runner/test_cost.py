@@ -7,7 +7,7 @@ from pathlib import Path
 from infra.cloud import CloudOptions
 from infra.engine_outputs import StackOutputs
 from infra.spec import build_spec
-from runner.cost import _epoch, cost_so_far
+from runner.cost import cost_so_far, epoch
 from runner.journal import RunRecord
 
 DIGITS = str(Path(__file__).resolve().parents[2] / "examples" / "digits")
@@ -25,13 +25,13 @@ def _record(**over: object) -> RunRecord:
 
 def test_a_running_machine_costs_its_price_times_the_hours_so_far():
     record = _record(state="started")
-    assert cost_so_far(record, now=_epoch("2026-11-22T11:30:00")) == 0.80 * 1.5
+    assert cost_so_far(record, now=epoch("2026-11-22T11:30:00")) == 0.80 * 1.5
 
 
 def test_a_destroyed_run_stops_counting_at_its_destruction():
     record = _record(state="destroyed")
     record.phases.append(["destroyed", "2026-11-22T10:45:00.000Z"])
-    assert cost_so_far(record, now=_epoch("2026-11-23T00:00:00")) == 0.80 * 0.75
+    assert cost_so_far(record, now=epoch("2026-11-23T00:00:00")) == 0.80 * 0.75
 
 
 def test_a_run_without_a_priced_machine_has_no_cost():

@@ -75,7 +75,7 @@ def test_on_demand_vm_stops_for_maintenance_never_restarts_and_stops_at_the_fail
         "onHostMaintenance": "TERMINATE",
         "automaticRestart": False,
         "instanceTerminationAction": "STOP",
-        "maxRunDuration": {"seconds": 13 * 3600},
+        "maxRunDuration": {"seconds": (13 + 5) * 3600},  # + room for a start hours after up
     }
 
 
@@ -86,7 +86,7 @@ def test_spot_vm_is_stopped_when_preempted():
         "provisioningModel": "SPOT",
         "preemptible": True,
         "instanceTerminationAction": "STOP",
-        "maxRunDuration": {"seconds": 13 * 3600},
+        "maxRunDuration": {"seconds": (13 + 5) * 3600},
     }
 
 
