@@ -64,30 +64,28 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
     return status, results[0], results[1]
 
 
-def stored_log(spec: RunSpec) -> bytes | None:
-    """The training log as last synced to the output bucket (None: none yet)."""
+def _stored(spec: RunSpec, key: str) -> bytes | None:
+    """One object of the run's output location (None: not there, or no output bucket). It outlives
+    the machine: a cloud machine powers off after its last sync."""
     where = output_location(spec)
     if where is None:
         return None
+    folder, _, name = key.rpartition("/")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.log"
+        path = Path(tmp) / name
         try:
-            open_store(where.child("logs")).download("train.log", str(path))
+            open_store(where.child(folder) if folder else where).download(name, str(path))
             return path.read_bytes()
         except StoreError:
             return None
 
 
+def stored_log(spec: RunSpec) -> bytes | None:
+    """The training log as last synced to the output bucket."""
+    return _stored(spec, "logs/train.log")
+
+
 def stored_status(spec: RunSpec) -> Status | None:
-    """The run's last status as the supervisor pushed it to the output bucket (None: none yet).
-    It outlives the machine: a cloud machine powers off after its last sync."""
-    where = output_location(spec)
-    if where is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        status_file = Path(tmp) / "status.json"
-        try:
-            open_store(where).download("status.json", str(status_file))
-            return Status.from_dict(json.loads(status_file.read_text()))
-        except StoreError:
-            return None
+    """The run's last status as the supervisor pushed it to the output bucket."""
+    raw = _stored(spec, "status.json")
+    return Status.from_dict(json.loads(raw)) if raw else None
