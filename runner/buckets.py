@@ -64,7 +64,7 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
     return status, results[0], results[1]
 
 
-def _stored(spec: RunSpec, key: str) -> bytes | None:
+def stored_object(spec: RunSpec, key: str) -> bytes | None:
     """One object of the run's output location (None: not there, or no output bucket). It outlives
     the machine: a cloud machine powers off after its last sync."""
     where = output_location(spec)
@@ -82,10 +82,10 @@ def _stored(spec: RunSpec, key: str) -> bytes | None:
 
 def stored_log(spec: RunSpec) -> bytes | None:
     """The training log as last synced to the output bucket."""
-    return _stored(spec, "logs/train.log")
+    return stored_object(spec, "logs/train.log")
 
 
 def stored_status(spec: RunSpec) -> Status | None:
     """The run's last status as the supervisor pushed it to the output bucket."""
-    raw = _stored(spec, "status.json")
+    raw = stored_object(spec, "status.json")
     return Status.from_dict(json.loads(raw)) if raw else None

@@ -20,6 +20,7 @@ from runner.buckets import (
     check_run_buckets,
     fetch_outputs,
     stored_log,
+    stored_object,
     stored_status,
     output_location,
     tool_packages,
@@ -309,13 +310,19 @@ class Lifecycle:
 
     async def read_metrics(self, run_id: str) -> list[MetricPoint]:
         """The metric points the training has written so far (all attempts)."""
-        record = self._live(run_id)
-        machine = await self._machine(record)
-        async with ssh.connect(machine) as conn:
-            done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/metrics.jsonl"])
-        if done.exit_status != 0:
-            return []
-        return [p for _, _, p in parse_lines(done.stdout or b"", 0) if p is not None]
+        record = self.journal.load(run_id)
+        try:
+            record = self._live(run_id)
+            machine = await self._machine(record)
+            async with ssh.connect(machine) as conn:
+                done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/metrics.jsonl"])
+            data = (done.stdout or b"") if done.exit_status == 0 else b""
+        except TrainrigError:
+            if record.stack is None:
+                raise
+            # A powered-off cloud machine: the metrics as last synced to its bucket.
+            data = await asyncio.to_thread(stored_object, record.effective_spec(), "logs/metrics.jsonl") or b""
+        return [p for _, _, p in parse_lines(data, 0) if p is not None]
 
     async def tensorboard(self, run_id: str, local_port: int, on_ready: Callable[[Tunnel], None]) -> None:
         """TensorBoard on the run's machine over its logs, forwarded to localhost:`local_port` (or

@@ -35,6 +35,7 @@ def test_status_and_download_from_the_stack_bucket_once_the_machine_is_off(bucke
     (src / "logs").mkdir()
     (src / "outputs" / "model.npz").write_bytes(b"weights" * 100)
     (src / "logs" / "train.log").write_text("epoch 1 loss 0.5\n")
+    (src / "logs" / "metrics.jsonl").write_text('{"step": 1, "wall_time": 1795300000.0, "values": {"loss": 0.5}}\n')
     (src / "status.json").write_text(json.dumps(done.to_dict()))
     from runner.remote.sync import push
 
@@ -53,6 +54,10 @@ def test_status_and_download_from_the_stack_bucket_once_the_machine_is_off(bucke
         assert followed.out == "epoch 1 loss 0.5\n"
         assert "powered itself off" in followed.err
         assert journal.load(rid).state == "finished"  # the outcome came from the bucket (exit 0: succeeded)
+
+        points = trainrig("logs", rid, "--metrics")  # from the bucket too
+        assert points.code == 0, points.err
+        assert "loss" in points.out and "0.5" in points.out
 
         shown = trainrig("status", rid)
         assert shown.code == 0, shown.err
