@@ -19,11 +19,11 @@ DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
 CLOUD = os.environ.get("TRAINRIG_REAL_CLOUD", "")
 ACCELERATOR = {"gcp": "T4", "aws": "A10G"}
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.cloud, pytest.mark.skipif(
     CLOUD not in ACCELERATOR or find_pulumi() is None,
     reason="real-cloud test: set TRAINRIG_REAL_CLOUD=gcp or aws, with that cloud's credentials and the Pulumi CLI "
            "(none of which this machine has); it rents a GPU machine for a few minutes",
-)
+)]
 
 
 def test_the_digits_example_trains_on_a_rented_gpu_and_nothing_is_left(trainrig, tmp_path, env):
