@@ -46,7 +46,8 @@ def _run_program(monkeypatch, stack_file, run_id):  # type: ignore[no-untyped-de
 
     @pulumi.runtime.test
     def program() -> pulumi.Output:
-        runpy.run_path(str(ROOT_DIR / "infra" / "__main__.py"), run_name="__main__")
+        # As the language host runs `main: infra/`: the folder, with it first on sys.path.
+        runpy.run_path(str(ROOT_DIR / "infra"), run_name="__main__")
         return pulumi.Output.all(**exported).apply(values.update)
 
     program()
