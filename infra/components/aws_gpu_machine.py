@@ -219,7 +219,7 @@ class AwsGpuMachine(MachineComponent):
             instance_market_options=market,
             instance_initiated_shutdown_behavior=shutdown_behavior,
             # A secret: it holds the private host key.
-            user_data=pulumi.Output.secret(aws_cloud_config(inputs.host_key, inputs.failsafe_minutes)),
+            user_data=pulumi.Output.secret(aws_cloud_config(inputs.host_key, inputs.failsafe_minutes, region)),
             tags={**labels, "Name": base},
             volume_tags=labels,
             # The runner starts pulling the dataset as soon as it logs in: the rights must be there.

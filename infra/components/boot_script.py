@@ -57,10 +57,10 @@ def gcp_startup_script(host_key: HostKey, failsafe_minutes: int) -> str:
     )
 
 
-def aws_cloud_config(host_key: HostKey, failsafe_minutes: int) -> str:
+def aws_cloud_config(host_key: HostKey, failsafe_minutes: int, region: str | None = None) -> str:
     """The EC2 user data: cloud-init replaces the AMI's host keys by the run's and powers off later."""
     _check_ed25519(host_key)
-    config = {
+    config: dict[str, object] = {
         "ssh_deletekeys": True,  # drop whatever host keys the AMI or a first boot made
         "ssh_keys": {
             "ed25519_private": host_key.private_openssh.strip() + "\n",
@@ -69,4 +69,9 @@ def aws_cloud_config(host_key: HostKey, failsafe_minutes: int) -> str:
         # A list runs without a shell, so nothing in it is interpreted.
         "runcmd": [["shutdown", "-h", f"+{int(failsafe_minutes)}"]],
     }
+    if region:
+        # boto3 does not read the instance's region from its metadata: the bucket clients on the
+        # machine (SSH sessions read /etc/environment) would sign for us-east-1 otherwise.
+        config["write_files"] = [{"path": "/etc/environment", "append": True,
+                                  "content": "AWS_DEFAULT_REGION=%s\n" % region}]
     return "#cloud-config\n" + json.dumps(config, indent=2) + "\n"

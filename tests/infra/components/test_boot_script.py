@@ -53,3 +53,12 @@ def test_aws_cloud_config_replaces_the_host_keys_and_powers_off_without_a_shell(
         "ed25519_public": HOST_KEY.public_openssh,
     }
     assert config["runcmd"] == [["shutdown", "-h", "+780"]]
+
+
+def test_aws_cloud_config_tells_the_machine_its_region():
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load(aws_cloud_config(HOST_KEY, failsafe_minutes=60, region="eu-west-1"))
+    assert config["write_files"] == [
+        {"path": "/etc/environment", "append": True, "content": "AWS_DEFAULT_REGION=eu-west-1\n"}
+    ]
+    assert "write_files" not in yaml.safe_load(aws_cloud_config(HOST_KEY, failsafe_minutes=60))
