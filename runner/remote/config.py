@@ -20,6 +20,9 @@ class SupervisorConfig:
     shutdown_after: bool = False
     dataset_uri: Optional[str] = None  # a bucket to pull the dataset from (a local dataset is uploaded)
     output_uri: Optional[str] = None  # where outputs and logs are synced; None: the run's store/ folder
+    # The interpreter the training's venv is made from and whose packages it sees (the local
+    # target: the one running trainrig); None: the supervisor's own.
+    training_python: Optional[str] = None
     telemetry_interval_s: float = 5.0
     disk_warn_below_mb: Optional[float] = None  # None: telemetry.low_disk_mb's rule
 

@@ -6,6 +6,7 @@ downloaded again.
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -29,23 +30,47 @@ def _tail(path, n=15):
     return [l for l in lines if l.strip()][-n:]
 
 
-def key(requirements):
+def key(requirements, python=None):
     h = hashlib.sha256()
-    h.update(("%s\0%s\0" % (sys.executable, sys.version)).encode())
+    h.update(("%s\0%s\0" % (python or sys.executable, sys.version)).encode())
     h.update(requirements.encode())
     return h.hexdigest()[:16]
+
+
+# Asked of the base interpreter: is it itself a venv, and where are its packages?
+_SITE_QUERY = "import json, site, sys; print(json.dumps([sys.prefix != sys.base_prefix, site.getsitepackages()]))"
+
+
+def _inherit_site_packages(base_python, venv_dir):
+    """A venv made from inside another venv sees the *base* interpreter's packages only, not those
+    installed beside trainrig (torch, tensorboard in the user's venv). A .pth file in the new venv
+    adds the creating venv's site-packages after its own, so they are seen as `--system-site-packages`
+    promises."""
+    try:
+        out = subprocess.run([base_python, "-c", _SITE_QUERY], capture_output=True, text=True, timeout=60).stdout
+        is_venv, dirs = json.loads(out)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return
+    if not is_venv:
+        return
+    py = os.path.join(venv_dir, "bin", "python")
+    own = json.loads(subprocess.run([py, "-c", _SITE_QUERY], capture_output=True, text=True, timeout=60).stdout)[1]
+    with open(os.path.join(own[0], "trainrig-base-venv.pth"), "w") as f:
+        f.write("".join(d + "\n" for d in dirs if os.path.isdir(d)))
 
 
 def _call(argv, log):
     return subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT)
 
 
-def ensure(cache, requirements, log_path, call=_call):
+def ensure(cache, requirements, log_path, call=_call, python=None):
     """(venv folder, reused?) for `requirements` (text, possibly empty); pip output goes to `log_path`.
 
-    `call(argv, log) -> exit code` runs each step (the supervisor passes one it can interrupt).
+    `call(argv, log) -> exit code` runs each step (the supervisor passes one it can interrupt);
+    `python` is the interpreter the venv is made from and whose packages it sees (default: this one).
     """
-    final = os.path.join(cache, key(requirements))
+    python = python or sys.executable
+    final = os.path.join(cache, key(requirements, python))
     ready = os.path.join(final, ".trainrig-ready")
     if os.path.exists(ready):
         return final, True
@@ -58,7 +83,7 @@ def ensure(cache, requirements, log_path, call=_call):
             return final, True
         shutil.rmtree(final, ignore_errors=True)
         try:
-            _build(final, requirements, log_path, call)
+            _build(final, requirements, log_path, call, python)
         except InstallFailed:
             shutil.rmtree(final, ignore_errors=True)
             raise
@@ -66,16 +91,17 @@ def ensure(cache, requirements, log_path, call=_call):
     return final, False
 
 
-def _build(venv, requirements, log_path, call):
+def _build(venv, requirements, log_path, call, python):
     with open(log_path, "ab") as log:
         # Without requirements there is nothing for pip to do: skip bootstrapping it (seconds saved).
         flags = ["--system-site-packages"] + ([] if requirements.strip() else ["--without-pip"])
-        rc = call([sys.executable, "-m", "venv"] + flags + [venv], log)
+        rc = call([python, "-m", "venv"] + flags + [venv], log)
         if rc != 0:
             raise InstallFailed(
                 "could not create a virtual environment (exit %d; on Debian/Ubuntu install python3-venv)" % rc,
                 _tail(log_path),
             )
+        _inherit_site_packages(python, venv)
         py = os.path.join(venv, "bin", "python")
         if requirements.strip():
             req = os.path.join(venv, "requirements.txt")
