@@ -173,15 +173,20 @@ def read(stacks_dir: Path, run_id: str) -> tuple[RunSpec, MachineKeys]:
     return spec, keys
 
 
-def spec_from_stack(stacks_dir: Path, run_id: str) -> RunSpec:
+def spec_from_stack(stacks_dir: Path, run_id: str, home: Path) -> RunSpec:
     """`trainrig up RUN`: the run as its stack config file describes it (e.g. after switching
-    `trainrig:target`), checked like options given on the command line."""
+    `trainrig:target`), checked like options given on the command line. A file written by another
+    trainrig home (another TRAINRIG_HOME: its keys live there) is never taken for this home's run."""
     from dataclasses import replace
 
     from infra import catalog
     from infra.cloud import check_cloud_buckets, parse_ssh_from
 
-    spec, _keys = read(stacks_dir, run_id)
+    spec, keys = read(stacks_dir, run_id)
+    writer = Path(keys.host_key_file).resolve().parents[2]  # <home>/runs/<run>/host_key
+    if writer != home.resolve():
+        raise BadInput(f"{config_path(stacks_dir, run_id)} was written by another trainrig home ({writer}), not this one "
+                       f"({home}): `TRAINRIG_HOME={writer} trainrig up {run_id}` uses that home, or remove the file to describe the run anew here.")
     cloud = spec.cloud
     assert cloud is not None
     if not Path(spec.code_path).is_dir():

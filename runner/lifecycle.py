@@ -160,6 +160,7 @@ class Lifecycle:
             env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
             sync_interval_s=spec.sync_interval_s, shutdown_after=machine.shutdown_after,
             dataset_uri=spec.dataset if is_bucket(spec.dataset) else None, output_uri=str(out) if out else None,
+            training_python=machine.python,
         )
         args = ["launch", run_dir] + (["follow"] if follow_log else [])
         # The tools were checked by the uploads above (same connection), so no retry is needed here.
@@ -395,7 +396,7 @@ class Lifecycle:
 
         check_installed("gcp" if importlib.util.find_spec("pulumi_gcp") else "aws")  # the SDK and the CLI, or one sentence
         live = {r.run_id for r in self.journal.all() if r.state != "destroyed"}
-        return [s for s in Engine(project_dir(), self.journal.root.parent).stacks() if s not in live]
+        return [s for s in Engine(project_dir(self.journal.root.parent), self.journal.root.parent).stacks() if s not in live]
 
     async def stop(self, run_id: str) -> Status | None:
         record = self._live(run_id)

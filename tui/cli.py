@@ -110,26 +110,12 @@ _FROM_STACK_CONFLICTS = ("code_name", "dataset_name", "dataset", "output_store",
                          "accelerator", "zone", "region", "project", "spot", "disk_gb", "ssh_from", "image", "any_zone")
 
 
-def _spec_from_stack(a: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """`trainrig up RUN` where RUN has a stack config file (and is not a folder): the file is the spec."""
-    from infra.errors import BadInput
-    from infra.names import check_run_id
-    from infra.project import find_project, stacks_dir
-    from infra.stack_config import config_path, spec_from_stack
-
-    root = find_project()
-    if Path(a.code).is_dir() or root is None or "/" in a.code:
-        return None
-    rid = check_run_id(a.code)
-    if not config_path(stacks_dir(root), rid).is_file():
-        return None
+def _given_spec_options(a: argparse.Namespace) -> list[str]:
+    """The spec options the user passed (a known run refuses them: its stack config or record is the spec)."""
     given = [f"--{k.replace('_', '-')}" for k in _FROM_STACK_CONFLICTS if getattr(a, k, None) not in (None, False, [])]
-    given += [f"--{k.replace('_', '-')}" for k, default in (("max_runtime", "12h"), ("sync_interval", "60s"))
+    given += [f"--{k.replace('_', '-')}" for k, default in (("max_runtime", "12h"), ("sync_interval", "60s"), ("target", "local"))
               if getattr(a, k) != default]
-    if given or a.target != "local":
-        raise BadInput(f"run {rid} is described by {config_path(stacks_dir(root), rid)}: edit that file instead of "
-                       f"passing {', '.join(given) or '--target'}.")
-    return spec_from_stack(stacks_dir(root), rid)
+    return given
 
 
 def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -137,9 +123,12 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     from infra.durations import parse_duration
     from infra.spec import build_spec
 
-    from_stack = _spec_from_stack(a)
-    if from_stack is not None:
-        return from_stack
+    from runner.journal import Journal
+    from runner.known_spec import known_run_spec
+
+    known = known_run_spec(a.code, _given_spec_options(a), Journal())
+    if known is not None:
+        return known
 
     return build_spec(
         code=a.code, code_name=a.code_name, dataset_name=a.dataset_name, dataset=a.dataset, module=a.module,
@@ -267,8 +256,9 @@ def _pulumi_env() -> int:
     from infra.project import project_dir
     from runner.workspace import state_dir
 
-    root = project_dir()
-    for key, value in engine_env(state_dir()).items():
+    state = state_dir()
+    root = project_dir(state)
+    for key, value in engine_env(state).items():
         print(f"export {key}={shlex.quote(value)}")
     print(f"cd {shlex.quote(str(root))}")
     return EXIT_OK

@@ -278,7 +278,8 @@ class Supervisor:
             with open(req_path) as f:
                 requirements = f.read()
             self.status.requirements = requirements
-        venv_dir, reused = venv.ensure(self.config.venv_cache, requirements, L.install_log, self._run_child)
+        venv_dir, reused = venv.ensure(self.config.venv_cache, requirements, L.install_log, self._run_child,
+                                     self.config.training_python)
         if self._stop_reason is not None:
             return venv_dir
         self.status.venv_reused = reused

@@ -39,7 +39,7 @@ KEY_GRACE_S = 3 * 60  # the guest agent installs metadata keys seconds after the
 
 
 def _engine(journal: Journal, on_event: EventSink) -> Engine:
-    return Engine(project_dir(), journal.root.parent, on_output=lambda line: on_event(EngineLine(line.rstrip())))
+    return Engine(project_dir(journal.root.parent), journal.root.parent, on_output=lambda line: on_event(EngineLine(line.rstrip())))
 
 
 def _new_key(journal: Journal, run_id: str, name: str) -> tuple[Path, str]:
@@ -149,7 +149,7 @@ class CloudTarget:
                 offer = catalog.resolve(record.spec.target, cloud.accelerator_text, zone=zone, spot=cloud.spot)
                 record.spec = replace(record.spec, cloud=replace(cloud, zone=offer.zone, region=offer.region))
                 journal.save(record)
-            config = write(stacks_dir(project_dir()), record.spec, keys)
+            config = write(stacks_dir(project_dir(journal.root.parent)), record.spec, keys)
             on_event(Notice(f"stack config {config} written; pulumi up -s {record.run_id}"
                             + (f" (zone {zone})" if cloud.any_zone else "")))
             try:

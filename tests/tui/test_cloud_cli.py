@@ -94,13 +94,13 @@ def test_the_catalog_is_printed(cli):
     assert "not fetched live" in done.out
 
 
-def test_a_run_is_provisioned_again_from_its_edited_stack_config(cli, tmp_path):
+def test_a_run_is_provisioned_again_from_its_edited_stack_config(cli, state_home):
     from infra.cloud import CloudOptions
     from infra.stack_config import MachineKeys, write
 
     spec = build_spec(code=DIGITS, code_name="fromstack", dataset_name="edit", target="gcp",
                       cloud=CloudOptions(accelerator="T4", project="p", ssh_from="203.0.113.7/32"))
-    path = write(STACKS, spec, MachineKeys("ssh-ed25519 AAAA", str(tmp_path / "host_key")))
+    path = write(STACKS, spec, MachineKeys("ssh-ed25519 AAAA", str(Journal(state_home).key_path(spec.run_id, "host_key"))))
     try:
         doc = yaml.safe_load(path.read_text())
         doc["config"]["trainrig:target"] = "aws"
@@ -110,9 +110,25 @@ def test_a_run_is_provisioned_again_from_its_edited_stack_config(cli, tmp_path):
         doc["config"]["aws:region"] = "us-west-2"
         path.write_text(yaml.safe_dump(doc))
         _refused(cli("up", "fromstack-edit"), "Pulumi CLI is not installed")  # valid: on to the engine
-        _refused(cli("up", "fromstack-edit", "--spot"), "edit that file instead of passing --spot")
-        _refused(cli("up", "fromstack-edit", "--max-runtime", "3h"), "edit that file instead of passing --max-runtime")
+        _refused(cli("up", "fromstack-edit", "--spot"), f"edit {path} instead of passing --spot")
+        _refused(cli("up", "fromstack-edit", "--max-runtime", "3h"), f"edit {path} instead of passing --max-runtime")
         assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds --env values
+    finally:
+        path.unlink()
+
+
+def test_a_stack_config_written_by_another_trainrig_home_is_never_taken(cli, state_home, tmp_path):
+    from infra.cloud import CloudOptions
+    from infra.stack_config import MachineKeys, write
+
+    spec = build_spec(code=DIGITS, code_name="otherhome", dataset_name="t4", target="gcp",
+                      cloud=CloudOptions(accelerator="T4", project="p", ssh_from="203.0.113.7/32"))
+    other = tmp_path / "other-home"
+    path = write(STACKS, spec, MachineKeys("ssh-ed25519 AAAA", str(Journal(other).key_path(spec.run_id, "host_key"))))
+    try:
+        line = _refused(cli("up", "otherhome-t4"), "another", f"TRAINRIG_HOME={other} trainrig up otherhome-t4")
+        assert str(state_home) in line
+        assert not (state_home / "runs" / "otherhome-t4").exists()
     finally:
         path.unlink()
 
