@@ -120,5 +120,20 @@ async def with_tools(conn: asyncssh.SSHClientConnection, machine: Machine, work:
     try:
         return await work()
     except ToolsMissing:
-        await install(conn, machine)
-        return await work()
+        pass
+    except (BrokenPipeError, ConnectionResetError, RemoteFailed):
+        # The guard's exit can close the channel before `work` writes its first bytes (an upload
+        # writes first): that raises here instead of ToolsMissing. Ask once whether that was the
+        # cause; if not, the failure stands as it was.
+        if await _tools_present(conn, machine):
+            raise
+    await install(conn, machine)
+    return await work()
+
+
+async def _tools_present(conn: asyncssh.SSHClientConnection, machine: Machine) -> bool:
+    try:
+        done = await conn.run(f"test -f {shlex.quote(tools_dir(machine) + '/launch.py')}", check=False)
+    except (asyncssh.Error, OSError):
+        return True  # the connection itself is gone: nothing to install, the original failure stands
+    return done.exit_status == 0
