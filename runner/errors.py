@@ -19,8 +19,31 @@ class RunNotFound(BadInput):
     """No run of that id in the journal."""
 
 
+class AlreadyTraining(BadInput):
+    """`start` on a run whose training is still going: refused before anything on the machine changes."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.follow, self.stop = f"trainrig logs {run_id} -f", f"trainrig stop {run_id}"
+        super().__init__(f"run {run_id} is already training: `{self.follow}` follows it, `{self.stop}` stops it.")
+
+
 class RemoteFailed(TrainrigError):
     """A trainrig tool on the machine failed (a bug, a full disk, a broken Python)."""
 
 
-__all__ = ["AuthFailed", "BadInput", "HostKeyMismatch", "RemoteFailed", "RunNotFound", "TrainrigError", "Unreachable"]
+class OutputsKept(TrainrigError):
+    """A run's outputs are not all on this computer (its final sync or the download did not finish):
+    its machine is kept, and the message says how to finish (exit 1)."""
+
+
+class ConnectionLost(RemoteFailed):
+    """The connection to the machine broke while `doing` something; `retry` is the command that
+    takes it up again from where this computer stands (it differs after `run` destroyed the machine)."""
+
+    def __init__(self, doing: str, why: str, retry: str):
+        super().__init__(f"the connection to the machine was lost while {doing} ({why}): `{retry}` tries again")
+        self.doing, self.why, self.retry = doing, why, retry
+
+
+__all__ = ["AlreadyTraining", "AuthFailed", "BadInput", "ConnectionLost", "HostKeyMismatch", "OutputsKept", "RemoteFailed", "RunNotFound", "TrainrigError", "Unreachable"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +17,10 @@ from typing import Callable
 import asyncssh
 
 from infra.spec import RunSpec, is_bucket
-from runner import ssh, tools, transfer
+from runner import down_checks, ssh, tools, transfer
 from runner.buckets import (
     check_run_buckets,
+    copy_stored_object,
     fetch_outputs,
     stored_log,
     stored_object,
@@ -25,7 +28,17 @@ from runner.buckets import (
     output_location,
     tool_packages,
 )
-from runner.errors import AuthFailed, BadInput, HostKeyMismatch, RemoteFailed, TrainrigError, Unreachable
+from runner.errors import (
+    AlreadyTraining,
+    AuthFailed,
+    BadInput,
+    ConnectionLost,
+    HostKeyMismatch,
+    OutputsKept,
+    RemoteFailed,
+    TrainrigError,
+    Unreachable,
+)
 from runner.events import (
     EventSink,
     LogChunk,
@@ -44,6 +57,7 @@ from runner.manifest import write_manifest
 from runner.metrics import parse_lines
 from runner.remote.config import SupervisorConfig
 from runner.remote.status import Status
+from runner.remote.stores import open_store
 from runner.remote.telemetry import Sample
 from runner.targets import get_target
 from runner.tensorboard import Tunnel, serve_tensorboard
@@ -148,11 +162,12 @@ class Lifecycle:
             )
         results = await asyncio.gather(*uploads)
         for label, r in zip(("code", "dataset"), results):
+            left_out = f"; {r.left_out_text()}" if r.left_out else ""  # links out of the folder, broken links...
             if r.files_sent or r.deleted:
                 self.emit(Notice(f"{label}: sent {r.files_sent} of {r.files_total} files ({human_size(r.bytes_sent)})"
-                                 + (f", removed {r.deleted}" if r.deleted else "")))
+                                 + (f", removed {r.deleted}" if r.deleted else "") + left_out))
             else:
-                self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent"))
+                self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent{left_out}"))
         python = await self._tool_python(conn, record, machine)
         out = output_location(spec)
         config = SupervisorConfig(
@@ -172,9 +187,9 @@ class Lifecycle:
             err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
             raise RemoteFailed(f"could not start the training: {err[-1] if err else 'the connection closed'}")
         reply = json.loads(line)
-        if reply.get("error") == "already_running":
+        if reply.get("error") == "already_running":  # started by another client since our check
             proc.close()
-            raise BadInput(f"run {rid} is already training: `trainrig logs {rid} -f` follows it, `trainrig stop {rid}` stops it.")
+            raise AlreadyTraining(rid)
         record.state, record.outcome, record.exit_code, record.reason = "started", None, None, ""
         record.log_offset = reply["log_offset"]
         offsets = Offsets(reply["log_offset"], reply["metrics_offset"], reply["telemetry_offset"])
@@ -208,13 +223,31 @@ class Lifecycle:
                              f"(max runtime + 6 h from provisioning) may stop it before the training ends: "
                              f"`trainrig down {record.run_id}` and `run` again to reset it"))
 
+    async def _refuse_if_training(self, conn: asyncssh.SSHClientConnection, machine: Machine, run_id: str) -> None:
+        """Before anything is uploaded: a training still going keeps its code and dataset untouched.
+        (`cat` and `kill -0`, not the tools: no Python start-up on the way to the first log line.)"""
+        done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/status.json"])
+        try:
+            status = Status.from_dict(json.loads(done.stdout or b"")) if done.exit_status == 0 else None
+        except (ValueError, TypeError, KeyError):
+            status = None  # half written by a supervisor that died mid-save: not a running one
+        if status is None or status.done or not status.supervisor_pid:
+            return
+        if (await ssh.run(conn, ["kill", "-0", str(status.supervisor_pid)])).exit_status == 0:
+            raise AlreadyTraining(run_id)
+
     async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
         record = self._live(run_id)
         self._warn_cloud_limit(record)
         machine = await self._machine(record)
         async with ssh.connect(machine) as conn:
             with self.journal.lock(run_id, "start"):
-                offsets, proc = await self._upload_and_launch(conn, record, machine, follow_log)
+                await self._refuse_if_training(conn, machine, run_id)
+                try:
+                    offsets, proc = await self._upload_and_launch(conn, record, machine, follow_log)
+                except (OSError, asyncssh.Error) as e:  # BrokenPipeError included: never a silent exit
+                    raise ConnectionLost(f"{record.phases[-1][0] if record.phases else 'starting'} for run {run_id}",
+                                         _why(e), f"trainrig start {run_id}") from e
             if proc is None:
                 return None
             return await self._follow(record, offsets, conn, proc, machine)
@@ -334,29 +367,55 @@ class Lifecycle:
             await serve_tensorboard(conn, machine, run_id, local_port, on_ready)
 
     async def read_log(self, run_id: str) -> bytes:
+        """The training log, whole (see `stream_log` for one that may be large)."""
+        parts: list[bytes] = []
+        await self.stream_log(run_id, parts.append)
+        return b"".join(parts)
+
+    async def stream_log(self, run_id: str, write: Callable[[bytes], object]) -> int:
+        """Pass the training log to `write` piece by piece (memory stays bounded however long the
+        log); returns its size."""
         record = self.journal.load(run_id)
         if record.stack is not None and record.effective_spec().output_store:
             # A cloud run's log is synced to its bucket: readable with the machine off, or gone.
-            try:
-                return await self._read_log_from_machine(record)
-            except TrainrigError as e:  # off, shutting down (logins refused), or its address reused
-                stored = await asyncio.to_thread(stored_log, record.effective_spec())
-                if stored is None:
-                    raise
-                self.emit(Notice(f"the machine cannot be reached ({e}); this is the log as last synced to the bucket"))
-                return stored
-        return await self._read_log_from_machine(self._live(run_id))
+            written = [0]
 
-    async def _read_log_from_machine(self, record: RunRecord) -> bytes:
+            def counted(data: bytes) -> None:
+                written[0] += len(data)
+                write(data)
+
+            try:
+                return await self._read_log_from_machine(record, counted)
+            except TrainrigError as e:  # off, shutting down (logins refused), or its address reused
+                if written[0]:
+                    raise  # part of it is out already: the bucket's copy would repeat it
+                self.emit(Notice(f"the machine cannot be reached ({e}); this is the log as last synced to the bucket"))
+                size = await asyncio.to_thread(copy_stored_object, record.effective_spec(), "logs/train.log", write)
+                if size is None:
+                    raise
+                return size
+        return await self._read_log_from_machine(self._live(run_id), write)
+
+    async def _read_log_from_machine(self, record: RunRecord, write: Callable[[bytes], object]) -> int:
         run_id = record.run_id
         if record.state not in ("up", "started", "finished") or record.machine is None:
             raise BadInput(f"run {run_id} is {record.state}, it has no machine: `trainrig up` it again first.")
         machine = await self._machine(record)
+        size = 0
         async with ssh.connect(machine) as conn:
-            done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/train.log"])
-        if done.exit_status != 0:
+            try:
+                proc = await conn.create_process(shlex.join(["cat", f"{machine.run_dir(run_id)}/logs/train.log"]),
+                                                 encoding=None, stderr=asyncssh.DEVNULL)
+                # A chunk at a time: SSH's window holds the machine back while `write` (a pipe) is slow.
+                while data := await proc.stdout.read(1 << 20):
+                    write(data)
+                    size += len(data)
+                await proc.wait()
+            except asyncssh.Error as e:
+                raise RemoteFailed(f"the connection to the machine broke while reading the log: {e.reason}") from e
+        if proc.exit_status != 0:
             raise BadInput(f"run {run_id} has no log yet: `trainrig start {run_id}` starts its training.")
-        return done.stdout or b""
+        return size
 
     # -- status / ls / stop ---------------------------------------------------------------------
     async def status(self, run_id: str) -> StatusReport:
@@ -413,33 +472,69 @@ class Lifecycle:
 
     # -- download / down ------------------------------------------------------------------------
     async def download(self, run_id: str, outputs_root: Path) -> Path:
-        record = self.journal.load(run_id)
-        if record.effective_spec().output_store:
-            return await self._download_from_bucket(record, outputs_root)
-        if record.state not in ("up", "started", "finished") or record.machine is None:
-            where = f"; earlier downloads: {', '.join(record.downloads)}" if record.downloads else ""
-            raise BadInput(f"run {run_id} is {record.state}, there is no machine to download from{where}.")
-        machine = await self._machine(record)
-        run_dir = machine.run_dir(run_id)
+        """Outputs and logs into a new folder of `outputs_root`; a download that was cut off (Ctrl-C,
+        kill -9, a lost connection) is resumed in its own folder, never begun again beside it."""
+        with self.journal.lock(run_id, "download"):  # two downloads would write the same folder
+            record = self.journal.load(run_id)
+            if record.effective_spec().output_store:
+                return await self._download_from_bucket(record, outputs_root)
+            if record.state not in ("up", "started", "finished") or record.machine is None:
+                where = f"; earlier downloads: {', '.join(record.downloads)}" if record.downloads else ""
+                raise BadInput(f"run {run_id} is {record.state}, there is no machine to download from{where}.")
+            machine = await self._machine(record)
+            run_dir = machine.run_dir(run_id)
+            folder: Path | None = None
+            try:
+                async with ssh.connect(machine) as conn:
+                    raw = json.loads(await tools.call(conn, machine, ["status", run_dir]))
+                    status = Status.from_dict(raw) if raw else None
+                    if status is None:
+                        raise BadInput(f"run {run_id} has not started yet, there is nothing to download: `trainrig start {run_id}`.")
+                    if status.done and status.final_sync_ok is False:
+                        status = await self._resync(conn, machine, record, outputs_root)
+                    if not status.done:
+                        self.emit(Notice(f"the training is still running: downloading its last sync ({status.last_sync_at or 'none yet'})"))
+                    folder = self._download_folder(record, outputs_root)
+                    self._phase(record, "collecting", str(folder))
+                    outputs = await transfer.download(conn, machine, f"{run_dir}/store/outputs", folder / "outputs", "outputs", self.emit)
+                    logs = await transfer.download(conn, machine, f"{run_dir}/store/logs", folder / "logs", "logs", self.emit)
+            except (TrainrigError, asyncssh.Error, OSError) as e:
+                if folder is None or isinstance(e, BadInput):
+                    raise
+                # Every hint works as printed: the same command resumes into the same folder.
+                retry = f"trainrig download {run_id}"
+                if isinstance(e, (Unreachable, asyncssh.Error, ConnectionError)):
+                    raise ConnectionLost(f"downloading into {folder}", _why(e) if not isinstance(e, TrainrigError) else str(e),
+                                         retry) from e
+                why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                raise RemoteFailed(f"the download into {folder} stopped half-way ({why}): `{retry}` resumes it") from e
+            return self._downloaded(run_id, folder, status, outputs, logs)
+
+    def _download_folder(self, record: RunRecord, outputs_root: Path) -> Path:
+        """The folder of a download cut off earlier, else a new one, recorded before its first byte."""
+        pending = Path(record.download_pending) if record.download_pending else None
+        ours = f"_{record.spec.code_name}_{record.spec.dataset_name}"
+        if pending is not None and pending.is_dir() and pending.name.endswith(ours):
+            if pending.parent == outputs_root.absolute():
+                self.emit(Notice(f"resuming the download that was cut off in {outputs_root / pending.name}"))
+                return outputs_root / pending.name
+            # Downloads go elsewhere now: never leave a half folder behind, the machine has it all.
+            shutil.rmtree(pending)
+            self.emit(Notice(f"removed {pending}, what a download cut off earlier had left"))
         folder = outputs_root / folder_name(record)
-        async with ssh.connect(machine) as conn:
-            raw = json.loads(await tools.call(conn, machine, ["status", run_dir]))
-            status = Status.from_dict(raw) if raw else None
-            if status is None:
-                raise BadInput(f"run {run_id} has not started yet, there is nothing to download: `trainrig start {run_id}`.")
-            if not status.done:
-                self.emit(Notice(f"the training is still running: downloading its last sync ({status.last_sync_at or 'none yet'})"))
-            self._phase(record, "collecting", str(folder))
-            outputs = await transfer.download(conn, machine, f"{run_dir}/store/outputs", folder / "outputs", "outputs", self.emit)
-            logs = await transfer.download(conn, machine, f"{run_dir}/store/logs", folder / "logs", "logs", self.emit)
-        return self._downloaded(run_id, folder, status, outputs, logs)
+        record.download_pending = str(folder.absolute())
+        self.journal.save(record)
+        return folder
 
     async def _download_from_bucket(self, record: RunRecord, outputs_root: Path) -> Path:
         """From the run's output bucket: needs no machine, so it works after `down` too."""
-        folder = outputs_root / folder_name(record)
+        folder = self._download_folder(record, outputs_root)
         spec = record.effective_spec()
         self._phase(record, "collecting", f"{output_location(spec)} -> {folder}")
         status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
+        if status is not None and status.done and status.final_sync_ok is False:
+            await self._resync_bucket_run(record, outputs_root)
+            status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
         if status is None:
             raise BadInput(f"run {record.run_id} has synced nothing to {output_location(spec)} yet: `trainrig start` it first.")
         if not status.done:
@@ -450,31 +545,46 @@ class Lifecycle:
                     logs: transfer.TransferResult) -> Path:
         record = self.journal.load(run_id)
         record.downloads.append(str(folder))
+        record.download_pending = ""
         record.final_download = record.final_download or bool(status and status.done)
         self.journal.save(record)
         write_manifest(folder, record, status, outputs, logs)
-        self.emit(Notice(f"outputs: {outputs.files_total} files ({human_size(outputs.bytes_sent)}) in {folder}"))
+        left = [f"{what}: {r.left_out_text()}" for what, r in (("outputs", outputs), ("logs", logs)) if r.left_out]
+        self.emit(Notice(f"outputs: {outputs.files_total} files ({human_size(outputs.bytes_total or outputs.bytes_sent)}) in {folder}"
+                         + "".join(f"; {x}" for x in left)))
         return folder
 
-    async def down(self, run_id: str, discard_outputs: bool = False) -> None:
+    async def down(self, run_id: str, discard_outputs: bool = False, stop: bool = False) -> None:
+        """Destroy the run; refuses (down_checks' typed refusals) a training still going unless
+        `stop`, and outputs never downloaded unless `discard_outputs`."""
         record = self.journal.load(run_id)
         if record.state == "destroyed":
             self.emit(Notice(f"run {run_id} was already destroyed"))
             return
-        if (record.stack is not None and not record.spec.output_store and record.state in ("started", "finished")
-                and not record.final_download and not discard_outputs):
-            # The stack's own bucket holds the outputs, and destroying the stack deletes it.
-            raise BadInput(f"run {run_id}'s final outputs are in its stack's bucket, which `down` deletes, and were "
-                           f"never downloaded: `trainrig download {run_id}` first (once the training has finished), "
-                           f"or `trainrig down {run_id} --discard-outputs`.")
+        await down_checks.check(record, lambda: self._machine(record), discard_outputs, stop,
+                                lambda: self.stop(run_id))
+        record = self.journal.load(run_id)  # a stop above recorded the outcome
         with self.journal.lock(run_id, "down"):
+            was = record.state
             record.state = "destroying"
-            self._phase(record, "destroying", f"target {record.spec.target}")
+            try:
+                self._phase(record, "destroying", f"target {record.spec.target}")
+            except OSError as e:
+                # This computer's disk is full (maybe with this very run's sandbox): destroying is
+                # what frees it, so destroy first and record after; till then the record says `was`,
+                # and `down` again is harmless.
+                self.emit(Notice(f"could not record that run {run_id} is being destroyed ({_why(e)}): destroying it anyway"))
             target = get_target(record.spec.target)
             await target.destroy(record, self.journal, self.emit)
             record.state = "destroyed"
-            self.journal.forget_secrets(run_id)
-            self._phase(record, "destroyed")
+            try:
+                self._phase(record, "destroyed")
+            except OSError as e:
+                raise TrainrigError(
+                    f"run {run_id}'s machine is destroyed, but its record could not be saved ({_why(e)}) and still says "
+                    f"{was}: free space in {self.journal.dir(run_id)}, then `trainrig down {run_id}` records it."
+                ) from e
+            self.journal.forget_secrets(run_id)  # only once recorded: a `down` again may need them
 
     # -- everything -----------------------------------------------------------------------------
     async def run(self, spec: RunSpec, outputs_root: Path) -> RunResult:
@@ -482,7 +592,7 @@ class Lifecycle:
         record = await self.up(spec)
         try:
             status = await self.start(record.run_id, follow_log=True)
-        except TrainrigError:
+        except TrainrigError as e:
             if self.journal.load(record.run_id).state == "started":
                 # The training runs on; only following it failed. Never destroy it unasked.
                 rid = record.run_id
@@ -491,11 +601,100 @@ class Lifecycle:
             else:
                 self.emit(Notice("the run failed before its training started: destroying what it created"))
                 await self.down(record.run_id)
+                if isinstance(e, ConnectionLost):  # its `trainrig start` needs the machine just destroyed
+                    raise ConnectionLost(e.doing, e.why, f"trainrig run {record.run_id}") from e
             raise
         assert status is not None
-        folder = await self.download(record.run_id, outputs_root)
-        await self.down(record.run_id)
+        rid = record.run_id
+        if status.final_sync_ok is False:
+            # The outputs are on the machine, not all in its store: destroying it would lose them.
+            raise OutputsKept(self._kept(rid, outputs_root, f"its final sync on the machine did not finish ({status.sync_error})",
+                                         self._machine_disk(record)))
+        try:
+            folder = await self.download(rid, outputs_root)
+            missing = await self._not_downloaded(rid, folder)
+        except OSError as e:  # this computer's disk (the outputs folder) is full
+            raise OutputsKept(self._kept(rid, outputs_root, f"the download failed ({_why(e)})",
+                                         f"on this computer's disk holding {outputs_root.resolve()}")) from e
+        if missing:
+            raise OutputsKept(self._kept(rid, outputs_root, f"{len(missing)} of the files in its store did not arrive "
+                                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})",
+                                         f"on this computer's disk holding {outputs_root.resolve()}"))
+        await self.down(rid)
         return RunResult(status, folder)
+
+    # -- outputs that did not all come home ---------------------------------------------------------
+    @staticmethod
+    def _kept(rid: str, outputs_root: Path, why: str, where: str) -> str:
+        again = f"trainrig download {rid}" + ("" if str(outputs_root) == "outputs" else f" --outputs {shlex.quote(str(outputs_root))}")
+        return (f"run {rid}'s outputs are not all on this computer: {why}. Its machine is kept: free space {where}, "
+                f"then `{again}` (it finishes the sync first), then `trainrig down {rid}`.")
+
+    @staticmethod
+    def _machine_disk(record: RunRecord) -> str:
+        m = record.machine
+        if m is None:
+            return "on the machine"
+        return f"on this computer's disk holding {m.root}" if record.spec.target == "local" else f"on the machine ({m.address})"
+
+    async def _resync(self, conn: asyncssh.SSHClientConnection, machine: Machine, record: RunRecord,
+                      outputs_root: Path) -> Status:
+        """The run's final sync did not finish (a full disk, a failing bucket): run it again on the
+        machine before downloading; if it still cannot finish, say so rather than download a part."""
+        rid = record.run_id
+        self.emit(Notice("the run's final sync of outputs had not finished: syncing again on the machine"))
+        python = await self._tool_python(conn, record, machine)
+        proc = await tools.open_process(conn, machine, ["resync", machine.run_dir(rid)], python)
+        line = await proc.stdout.readline()
+        await proc.wait()
+        if not line:
+            err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
+            raise RemoteFailed(f"could not sync run {rid}'s outputs again on the machine: {err[-1] if err else 'the connection closed'}")
+        status = Status.from_dict(json.loads(line))
+        if status.final_sync_ok is False:
+            raise OutputsKept(self._kept(rid, outputs_root, f"its final sync on the machine still cannot finish ({status.sync_error})",
+                                         self._machine_disk(record)))
+        return status
+
+    async def _resync_bucket_run(self, record: RunRecord, outputs_root: Path) -> None:
+        if record.state not in ("up", "started", "finished") or record.machine is None:
+            raise OutputsKept(f"run {record.run_id}'s final sync to its bucket did not finish and its machine is gone: "
+                              f"the bucket holds only what reached it.")
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            await tools.call(conn, machine, ["status", machine.run_dir(record.run_id)])  # installs the tools if need be
+            await self._resync(conn, machine, record, outputs_root)
+
+    async def _not_downloaded(self, run_id: str, folder: Path) -> list[str]:
+        """The files the run's store lists that `folder` lacks (or holds with another size)."""
+        record = self.journal.load(run_id)
+        listed: list[tuple[str, int]] = []
+        where = output_location(record.effective_spec())
+        if where is not None:
+            def bucket_listing() -> list[tuple[str, int]]:
+                return [(f"{name}/{o.rel}", o.size) for name in ("outputs", "logs") for o in open_store(where.child(name)).objects()]
+
+            listed = await asyncio.to_thread(bucket_listing)
+        else:
+            machine = await self._machine(record)
+            async with ssh.connect(machine) as conn:
+                for name in ("outputs", "logs"):
+                    raw = json.loads(await tools.call(conn, machine, ["list", f"{machine.run_dir(run_id)}/store/{name}"]))
+                    listed += [(f"{name}/{rel}", size) for rel, size in raw["files"]]
+        missing = []
+        for rel, size in listed:
+            try:
+                if folder.joinpath(*rel.split("/")).stat().st_size == size:
+                    continue
+            except OSError:
+                pass
+            missing.append(rel)
+        return missing
+
+
+def _why(e: BaseException) -> str:
+    reason = getattr(e, "reason", "") or (e.strerror if isinstance(e, OSError) else "")
+    return reason or type(e).__name__
 
 
 def _phase_detail(status: Status, phase: str) -> str:

@@ -10,12 +10,26 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_READER_GONE = 141  # as a shell reports a writer ended by a closed pipe (128 + SIGPIPE)
+
+
+def _stdout_closed() -> bool:
+    """Has the reader of our stdout gone away? (A pipe whose reader closed polls as an error.)"""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in poll.poll(0))
+    except (OSError, ValueError):
+        return True
 
 EPILOG = """examples:
   trainrig run examples/digits --code-name digits --dataset-name sklearn-digits --dataset examples/digits/data
   trainrig run ./yolo --module train --dataset ./beer --dataset-name beer --target ssh --host me@gpu-box
   trainrig logs digits-sklearn-digits -f
-exit codes: 0 success, 1 the training failed, 2 bad input (nothing started), 130 interrupted"""
+exit codes: 0 success, 1 the training failed, 2 bad input (nothing started), 130 interrupted,
+  141 the reader of the log went away (`| head`): the training goes on"""
 
 
 def _spec_options(p: argparse.ArgumentParser) -> None:
@@ -98,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="destroy everything the run created")
     down.add_argument("run")
     down.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    down.add_argument("--discard-outputs", action="store_true", help="destroy a cloud run's bucket even if its outputs were never downloaded")
+    down.add_argument("--discard-outputs", action="store_true", help="destroy the run even if its outputs were never downloaded")
+    down.add_argument("--stop", action="store_true", help="stop a training that still runs first (otherwise down refuses)")
+    down.add_argument("--outputs", default="outputs", help="where a download chosen at the prompt goes (default ./outputs)")
     acc = sub.add_parser("accelerators", help="the accelerator catalog: machines, memory, prices, places")
     acc.add_argument("--cloud", choices=("gcp", "aws"), help="only this cloud's")
     sub.add_parser("pulumi-env", help="print the exports that make plain `pulumi` see trainrig's stacks (eval it)")
@@ -140,17 +156,25 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
-def _outcome_exit(status, console) -> int:  # type: ignore[no-untyped-def]
+def _outcome_exit(status, console, again: str = "") -> int:  # type: ignore[no-untyped-def]
+    """`again`: the command that tries once more after a fix (`run` has destroyed the machine, so
+    it is not `start` there)."""
     if status is None:
         return EXIT_OK
+    if status.final_sync_ok is False:  # outputs still on the machine only: never a success
+        console.say(f"error: the final sync of outputs did not finish: {status.sync_error or 'no reason recorded'}")
+        if status.outcome == "succeeded":
+            return EXIT_FAILED
     if status.outcome == "succeeded":
         return EXIT_OK
     if status.outcome == "install_failed":
-        console.say(f"error: {status.reason}; pip's last lines:")
+        # The run's failure (exit 1), not bad input: the machine was made and the step ran.
+        console.say(f"error: {status.reason}; its last lines (logs/install.log):")
         for line in status.install_tail:
             console.say(f"    | {line}")
-        console.say("fix the requirements (or install script) and start the run again.")
-        return EXIT_BAD_INPUT
+        again = again or f"trainrig start {console.run_id}"
+        console.say(f"fix the requirements.txt or the install script, then `{again}`.")
+        return EXIT_FAILED
     console.say(f"error: the run {status.outcome}: {status.reason}")
     return EXIT_FAILED
 
@@ -182,7 +206,7 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
             console.say(f"run {rec.run_id} is up: `trainrig start {rec.run_id}` trains on it.")
             return EXIT_OK
         result = asyncio.run(life.run(spec, Path(a.outputs)))
-        code = _outcome_exit(result.status, console)
+        code = _outcome_exit(result.status, console, again=f"trainrig run {spec.run_id}")
         if result.folder:
             console.say(f"==> outputs in {result.folder}")
         return code
@@ -200,7 +224,8 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
     if a.cmd == "logs":
         if a.follow:
             return _outcome_exit(asyncio.run(life.follow_logs(run_id, 0)), console)
-        sys.stdout.buffer.write(asyncio.run(life.read_log(run_id)))
+        asyncio.run(life.stream_log(run_id, sys.stdout.buffer.write))  # in pieces: a 1 GB log costs no 1 GB here
+        sys.stdout.buffer.flush()
         return EXIT_OK
     if a.cmd == "status":
         rep = asyncio.run(life.status(run_id))
@@ -236,15 +261,44 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         console.say(f"==> outputs in {folder}")
         return EXIT_OK
     if a.cmd == "down":
-        record = life.journal.load(run_id)
-        if not a.yes and sys.stdin.isatty() and record.state != "destroyed":
-            got = "" if record.downloads else " (its outputs were never downloaded)"
-            if input(f"Destroy run {run_id} and everything on its machine{got}? [y/N] ").strip().lower() not in ("y", "yes"):
-                console.say("nothing destroyed.")
-                return EXIT_OK
-        asyncio.run(life.down(run_id, discard_outputs=a.discard_outputs))
-        return EXIT_OK
+        return _down(a, run_id, life, console)
     raise AssertionError(a.cmd)
+
+
+def _down(a: argparse.Namespace, run_id: str, life, console) -> int:  # type: ignore[no-untyped-def]
+    """Without a terminal a refusal is final (exit 2, both ways out printed); on one, each refusal
+    is asked about and its way out taken when the person says so."""
+    import asyncio
+
+    from runner.down_checks import OutputsNotDownloaded, TrainingGoing
+
+    ask = sys.stdin.isatty()
+    if ask and not a.yes and life.journal.load(run_id).state != "destroyed":
+        if input(f"Destroy run {run_id} and everything on its machine? [y/N] ").strip().lower() not in ("y", "yes"):
+            console.say("nothing destroyed.")
+            return EXIT_OK
+    stop, discard = a.stop, a.discard_outputs
+    while True:
+        try:
+            asyncio.run(life.down(run_id, discard_outputs=discard, stop=stop))
+            return EXIT_OK
+        except TrainingGoing as e:
+            if not ask or input(f"Run {run_id} is still training. Stop it and destroy the run? [y/N] ").strip().lower() not in ("y", "yes"):
+                raise
+            stop = True
+        except OutputsNotDownloaded as e:
+            if not ask:
+                raise
+            got = input(f"Run {run_id}'s outputs were never downloaded. Download them first (d), discard them "
+                        f"(type 'discard'), or cancel (Enter)? ").strip().lower()
+            if got == "discard":
+                discard = True
+            elif got in ("d", "download"):
+                folder = asyncio.run(life.download(run_id, Path(a.outputs)))
+                console.say(f"==> outputs in {folder}")
+            else:
+                console.say(f"nothing destroyed; `{e.download}` keeps the outputs.")
+                return EXIT_OK
 
 
 def _pulumi_env() -> int:
@@ -386,7 +440,7 @@ def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from infra.errors import TrainrigError
-    from tui.console import Console
+    from tui.console import Console, ReaderGone
 
     console = Console()
     try:
@@ -394,9 +448,19 @@ def main(argv: list[str] | None = None) -> None:
     except TrainrigError as e:
         console.say(f"error: {e}")
         code = e.exit_code
-    except BrokenPipeError:  # `trainrig accelerators | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = EXIT_OK
+    except ReaderGone:  # `trainrig run ... | head`: the training started and goes on
+        run = console.run_id
+        console.say(f"stopped following: the reader of the log went away; the training goes on. "
+                    f"`trainrig logs {run} -f` follows it, `trainrig stop {run}` stops it.")
+        code = EXIT_READER_GONE
+    except BrokenPipeError as e:
+        if not _stdout_closed():  # a pipe to the machine, not the user's reader: a failure, never quiet
+            where = f"trainrig status {console.run_id}" if console.run_id else "trainrig ls"
+            console.say(f"error: the connection to the machine was lost ({e.strerror or e}); `{where}` tells where the run stands.")
+            code = EXIT_FAILED
+        else:  # `trainrig accelerators | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = EXIT_OK
     except Exception as e:  # a failure trainrig did not foresee: one line, the traceback on demand
         if os.environ.get("TRAINRIG_DEBUG"):
             raise

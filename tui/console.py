@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from runner.events import EngineLine, Event, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
 from runner.units import human_size
+
+
+class ReaderGone(Exception):
+    """The reader of the training's log on stdout went away (`trainrig run ... | head`): stop
+    following quietly; the training goes on."""
+
+
+def _drop_stdout() -> None:
+    """Later writes (and the interpreter's flush at exit) go nowhere instead of failing again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class Console:
@@ -42,8 +53,12 @@ class Console:
             if not self.quiet_log:
                 if self._bar_open:
                     self.say("")
-                sys.stdout.buffer.write(event.data)
-                sys.stdout.buffer.flush()
+                try:
+                    sys.stdout.buffer.write(event.data)
+                    sys.stdout.buffer.flush()
+                except BrokenPipeError as e:
+                    _drop_stdout()
+                    raise ReaderGone() from e
         elif isinstance(event, StatusChanged):
             self.following = True
         elif isinstance(event, Notice):

@@ -44,15 +44,36 @@ def test_bad_input_is_one_sentence_and_exit_2(trainrig, tmp_path, state_home, ar
     assert after == before
 
 
-def test_requirements_pip_cannot_install_fail_the_install_phase_with_pips_words(trainrig, tmp_path, state_home):
+def test_requirements_pip_cannot_install_fail_the_run_with_pips_words_and_a_hint_that_works(trainrig, tmp_path, state_home):
     # --no-index keeps the test off the network: pip must fail at once, as it would for a typo.
-    code = make_code(tmp_path / "badreq", "print('never runs')\n", requirements="--no-index\ntrainrig-no-such-package==1.0\n")
+    code = make_code(tmp_path / "badreq", "print('trained')\n", requirements="--no-index\ntrainrig-no-such-package==1.0\n")
     done = trainrig("run", str(code), "--dataset-name", "none", "--outputs", str(tmp_path / "out"))
-    assert done.code == 2
+    assert done.code == 1  # the run's failure; 2 is bad input with nothing started
     assert "pip could not install requirements.txt" in done.err
     assert "| ERROR: " in done.err and "trainrig-no-such-package" in done.err
-    assert "never runs" not in done.out
+    assert "trained" not in done.out
     assert record(state_home, "badreq-none")["state"] == "destroyed"
+    assert "`trainrig run badreq-none`" in done.err
+    # The hint, as printed, after the fix: the destroyed run is provisioned again from its record.
+    (code / "requirements.txt").write_text("")
+    again = trainrig("run", "badreq-none", "--outputs", str(tmp_path / "out"))
+    assert again.code == 0, again.err
+    assert again.out == "trained\n"
+
+
+def test_a_failing_install_script_is_named_with_its_own_lines_and_exit_1(trainrig, tmp_path, state_home):
+    code = make_code(tmp_path / "badscript", "print('trained')\n", **{"install.sh": "echo fetching the object detection API\nexit 7\n"})
+    assert trainrig("up", str(code), "--dataset-name", "none").code == 0
+    try:
+        done = trainrig("start", "badscript-none")
+        assert done.code == 1
+        assert "install script install.sh failed (exit 7)" in done.err
+        assert "| fetching the object detection API" in done.err
+        assert "`trainrig start badscript-none`" in done.err  # the machine is kept: start works again
+        (code / "install.sh").write_text("echo fixed\n")
+        assert trainrig("start", "badscript-none").code == 0
+    finally:
+        assert trainrig("down", "badscript-none", "--yes").code == 0
 
 
 def test_unreachable_ssh_host(trainrig, tmp_path, state_home):
@@ -96,4 +117,4 @@ def test_a_changed_host_key_is_refused_naming_the_expected_one(trainrig, tmp_pat
         rec["machine"]["host_keys"] = real
         path.write_text(json.dumps(rec))
     finally:
-        assert trainrig("down", "pinned-none").code == 0
+        assert trainrig("down", "pinned-none", "--stop", "--discard-outputs").code == 0

@@ -159,7 +159,7 @@ def test_ctrl_c_stops_following_never_the_training(trainrig, popen_trainrig, tmp
         assert again.code == 0, again.err
         assert again.out == "".join(f"beat {i}\n" for i in range(30))
     finally:
-        trainrig("down", "patient-none")
+        trainrig("down", "patient-none", "--stop", "--discard-outputs")
 
 
 def test_two_runs_at_once_do_not_disturb_each_other(popen_trainrig, tmp_path):
@@ -205,7 +205,7 @@ def test_stop_keeps_the_machine_and_an_unchanged_restart_sends_nothing(trainrig,
         listed = json.loads(trainrig("ls", "--json").out)
         assert any(r["run_id"] == "stopme-none" and r["state"] == "finished" for r in listed)
     finally:
-        assert trainrig("down", "stopme-none").code == 0
+        assert trainrig("down", "stopme-none", "--stop", "--discard-outputs").code == 0
     assert record(state_home, "stopme-none")["state"] == "destroyed"
 
 
@@ -228,7 +228,7 @@ def test_a_supervisor_that_dies_is_reported_lost_not_waited_for(trainrig, tmp_pa
         assert done.code == 1 and "lost" in done.err and time.monotonic() - t0 < 30
         assert done.out.startswith("tick 0\n")
     finally:
-        assert trainrig("down", "orphan-none").code == 0
+        assert trainrig("down", "orphan-none", "--stop", "--discard-outputs").code == 0
     # down also ended the training the dead supervisor left behind
     assert not alive(status["training_pid"])
 
@@ -246,7 +246,7 @@ def test_the_local_ssh_server_comes_back_after_it_died(trainrig, tmp_path, state
         assert done.code == 0 and done.out == "risen\n"
         assert record(state_home, "phoenix-none")["local_server_pid"] != pid
     finally:
-        assert trainrig("down", "phoenix-none").code == 0
+        assert trainrig("down", "phoenix-none", "--stop", "--discard-outputs").code == 0
 
 
 def test_the_deadline_also_ends_a_hanging_install_script(trainrig, tmp_path):
@@ -299,7 +299,7 @@ def test_following_survives_the_connection_dying_mid_run(trainrig, popen_trainri
         assert "reconnecting, the training goes on" in err
         assert "row 0\n" + out == "".join(f"row {i}\n" for i in range(40))
     finally:
-        trainrig("down", "flaky-none")
+        trainrig("down", "flaky-none", "--stop", "--discard-outputs")
 
 
 def test_the_download_waits_for_the_final_sync(trainrig, tmp_path):

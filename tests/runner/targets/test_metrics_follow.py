@@ -116,7 +116,7 @@ def test_logs_metrics_prints_the_points_and_the_manifest_keeps_last_and_best(tra
         done = trainrig("download", "curve-none", "--outputs", str(tmp_path / "out"))
         assert done.code == 0, done.err
     finally:
-        assert trainrig("down", "curve-none").code == 0
+        assert trainrig("down", "curve-none", "--stop", "--discard-outputs").code == 0
     m = manifest(only_folder(tmp_path / "out"))
     assert m["metrics"] == {
         "loss": {"goal": "min", "last": 0.9, "last_step": 2, "best": 0.5, "best_step": 1, "points": 3},

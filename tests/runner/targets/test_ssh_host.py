@@ -81,4 +81,4 @@ def test_metrics_and_tensorboard_through_openssh(trainrig, popen_trainrig, sshd,
         p.send_signal(signal.SIGINT)
         assert p.wait(30) == 0
     finally:
-        assert trainrig("down", "sshboard-none").code == 0
+        assert trainrig("down", "sshboard-none", "--stop", "--discard-outputs").code == 0

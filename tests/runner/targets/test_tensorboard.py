@@ -85,7 +85,7 @@ def test_a_forward_reaches_a_server_on_the_machine_and_skips_a_taken_port(trainr
         assert body == b"hello from the machine /through"
         assert asked < port < asked + 20  # the asked port was taken: the next free one
     finally:
-        trainrig("down", "web-none")
+        trainrig("down", "web-none", "--stop", "--discard-outputs")
 
 
 def test_tensorboard_before_any_training_is_one_clear_sentence(trainrig, tmp_path):
@@ -96,7 +96,7 @@ def test_tensorboard_before_any_training_is_one_clear_sentence(trainrig, tmp_pat
         assert done.code == 2
         assert done.err.strip() == "error: run early-none has no training environment yet: `trainrig start early-none` first."
     finally:
-        trainrig("down", "early-none")
+        trainrig("down", "early-none", "--stop", "--discard-outputs")
 
 
 def test_trainrig_tensorboard_serves_the_runs_metrics_until_ctrl_c(trainrig, popen_trainrig, tmp_path):
@@ -142,4 +142,4 @@ def test_trainrig_tensorboard_serves_the_runs_metrics_until_ctrl_c(trainrig, pop
         else:
             raise AssertionError("TensorBoard still listens on the machine after Ctrl-C")
     finally:
-        trainrig("down", "board-none")
+        trainrig("down", "board-none", "--stop", "--discard-outputs")
