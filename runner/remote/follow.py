@@ -17,7 +17,7 @@ import time
 
 from .config import RunLayout
 from .procs import alive
-from .status import read_status
+from .status import read_status, status_stamp
 
 CHUNK = struct.Struct("!cQI")
 STATUS = struct.Struct("!cI")
@@ -79,13 +79,10 @@ def follow(run_dir, offsets, out, poll_s=POLL_S):
     status = None
     last_alive_check = 0.0
     while True:
-        try:
-            st = os.stat(L.status)
-            # Every write is a new file renamed into place: a new inode even within one clock tick.
-            seen = (st.st_ino, st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
-            seen = None
-        if seen is not None and seen != status_seen:
+        # Every write is a new file renamed into place (a new inode even within one clock tick), or,
+        # on a full disk, a new sequence number in its reserved slot.
+        seen = status_stamp(L.status)
+        if seen != (None, 0) and seen != status_seen:
             status_seen = seen
             status = read_status(L.status)
             _send_status(out, status)

@@ -186,6 +186,37 @@ def remove(run_dir, wait_s):
     return 0
 
 
+def resync(run_dir):
+    """Run a finished run's final sync again if it did not finish (see supervisor.resync); reply
+    with the status after it. Its notes go to supervisor.log: stdout is the reply."""
+    import fcntl
+
+    from .supervisor import resync as run_resync
+
+    L = RunLayout(run_dir)
+    lock = os.open(L.dir, os.O_RDONLY)  # a lock on the folder itself needs no file (the disk may be full)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # two downloads at once sync once, one after the other
+    saved = sys.stdout
+    try:
+        try:
+            sys.stdout = open(L.supervisor_log, "a")
+        except OSError:
+            sys.stdout = open(os.devnull, "w")
+        s = run_resync(run_dir)
+    finally:
+        sys.stdout.close()
+        sys.stdout = saved
+        os.close(lock)
+    _reply(s.to_dict())
+    return 0
+
+
+def list_files(folder):
+    """Reply with [path, size] of every file under `folder` (what a store folder holds)."""
+    _reply({"files": [[e.path, e.size] for e in wire.scan(folder)]})
+    return 0
+
+
 def toolenv(cache, packages):
     """Make sure the tool venv exists; reply with its python (or the pip error)."""
     from . import toolenv as te
@@ -229,5 +260,9 @@ def main(argv):
         return stop(args[0], float(args[1]))
     if cmd == "remove":
         return remove(args[0], float(args[1]))
+    if cmd == "resync":
+        return resync(args[0])
+    if cmd == "list":
+        return list_files(args[0])
     sys.stderr.write("unknown command %r\n" % cmd)
     return 2

@@ -1,10 +1,11 @@
 """The run's status file on the machine: written atomically by the supervisor, read by everyone."""
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
+
+from . import slots
 
 PHASES = ("preparing", "pulling dataset", "installing", "training", "syncing", "finished")
 OUTCOMES = ("succeeded", "failed", "install_failed", "timed_out", "stopped", "lost")
@@ -62,6 +63,10 @@ class Status:
     sync_error: str = ""
     warning: str = ""  # something that may soon end the training (a nearly full disk); '' when all is well
     venv_dir: str = ""  # the training's environment (TensorBoard runs from it)
+    # The last sync of outputs and logs after the training: None until it ran, False if it did not
+    # finish (a full disk, a failing bucket: sync_error says why), so nothing may be destroyed yet.
+    final_sync_ok: Optional[bool] = None
+    seq: int = 0  # counts the saves: the newest of status.json and its reserved slot wins
     machine: MachineFacts = field(default_factory=MachineFacts)
 
     @property
@@ -77,6 +82,9 @@ class Status:
             self.reason = "the supervisor on the machine is gone without a result (was the machine restarted?)"
         else:
             self.reason = (self.reason + "; " if self.reason else "") + "the last sync of outputs may not have finished"
+        if self.final_sync_ok is None:
+            self.final_sync_ok = False  # `trainrig download` runs it again (tools `resync`)
+            self.sync_error = self.sync_error or "the supervisor ended before its last sync"
         self.phase = "finished"
 
     def enter(self, phase):
@@ -95,15 +103,32 @@ class Status:
         return cls(machine=MachineFacts(**m), **{k: v for k, v in d.items() if k in known})
 
 
+def reserve_status(path):
+    """Room for the status made now, while there is some: saves go there once the disk is full."""
+    return slots.reserve(path)
+
+
+def _compact(d):
+    """The status without its bulky, informational parts, for a reserved slot."""
+    return dict(d, requirements=None, frozen_requirements=None, install_tail=d["install_tail"][-5:])
+
+
 def write_status(path, status):
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump(status.to_dict(), f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Save atomically; on a full disk into the reserved slot. Returns "file" or "reserve"."""
+    status.seq += 1
+    return slots.save(path, status.to_dict(), status.seq, _compact)
+
+
+def status_stamp(path):
+    """Changes whenever a new status is saved (to the file or its reserved slot): cheap to poll."""
+    try:
+        st = os.stat(path)
+        primary = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        primary = None
+    return primary, slots.reserve_seq(path)
 
 
 def read_status(path):
-    with open(path) as f:
-        return Status.from_dict(json.load(f))
+    """The newest saved status; FileNotFoundError when none was ever saved."""
+    return Status.from_dict(slots.load(path, "seq"))

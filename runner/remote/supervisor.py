@@ -10,13 +10,15 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 
 from . import facts, telemetry, venv
 from .config import RunLayout, SupervisorConfig
-from .status import Status, now_iso, write_status
+from .procs import alive
+from .status import Status, now_iso, read_status, reserve_status, write_status
 from .location import Location, parse_location
 from .stores import StoreError, open_store
 from .sync import LocalIndex, pull, push
@@ -43,8 +45,31 @@ class Supervisor:
 
     # -- status ---------------------------------------------------------------------------------
     def save(self):
+        """Returns where the status went: "file", or "reserve" (its reserved slot, on a full disk)."""
         with self._lock:
-            write_status(self.layout.status, self.status)
+            return write_status(self.layout.status, self.status)
+
+    def _status_file(self):
+        """A file holding the status as it is now, to upload: status.json itself when the last save
+        reached it, else a copy written beside it or, on a full disk, into memory (/dev/shm)."""
+        for folder in (self.layout.dir, "/dev/shm", tempfile.gettempdir()):
+            path = os.path.join(folder, ".trainrig-status-%s-%d.json" % (self.config.run_id, os.getpid()))
+            try:
+                with self._lock:
+                    s = Status.from_dict(self.status.to_dict())
+                write_status(path, s)
+                return path
+            except OSError:
+                continue
+        raise OSError("no room anywhere for a copy of the status to upload")
+
+    def _upload_status(self, saved_to):
+        path = self.layout.status if saved_to == "file" else self._status_file()
+        try:
+            self._store("").upload(path, "status.json", os.path.getsize(path))
+        finally:
+            if path != self.layout.status:
+                _unlink(path)
 
     def enter(self, phase):
         with self._lock:
@@ -154,6 +179,14 @@ class Supervisor:
         if not errors:
             self.status.last_sync_at = now_iso()
         self._push_status()
+        return errors
+
+    def _final_sync(self):
+        """The last sync after the training; whether it finished goes into the status, since only
+        then may the machine (or its disk) go."""
+        errors = self._sync_all()
+        with self._lock:
+            self.status.final_sync_ok = not errors
 
     def _check_output(self):
         """Write a probe where outputs go, as the machine (not the user) will: fail now rather
@@ -172,20 +205,26 @@ class Supervisor:
         run finished here (a follower, then a download) finds it finished in the bucket too."""
         with self._lock:
             self.status.enter("finished")
-            final = self.layout.status + ".final"
-            write_status(final, self.status)
+        self._publish_final()
+        self.note("phase: finished")
+
+    def _publish_final(self):
+        """The final status to the store, then here. A store that refuses it leaves the run's outputs
+        without their status there: the final sync did not finish either."""
         try:
-            self._store("").upload(final, "status.json", os.path.getsize(final))
+            self._upload_status("copy")
         except Exception as e:  # noqa: BLE001 - the status stays on the machine in any case
             self.note("could not copy the status to %s: %s" % (self.output, e))
+            with self._lock:
+                if self.status.final_sync_ok:
+                    self.status.final_sync_ok = False
+                    self.status.sync_error = "the status: %s" % e
         self.save()
-        self.note("phase: finished")
 
     def _push_status(self):
         """status.json beside the outputs, so a download needs no machine (it may be gone)."""
         try:
-            self.save()
-            self._store("").upload(self.layout.status, "status.json", os.path.getsize(self.layout.status))
+            self._upload_status(self.save())
         except Exception as e:  # noqa: BLE001 - the status stays on the machine in any case
             self.note("could not copy the status to %s: %s" % (self.output, e))
 
@@ -235,10 +274,7 @@ class Supervisor:
             try:
                 self._sample()
             except Exception:  # noqa: BLE001 - telemetry must never end the run
-                try:
-                    traceback.print_exc()
-                except OSError:
-                    pass  # the log is on the full disk too: sample again next time
+                _print_exc()
             if self._telemetry_stop.wait(self.config.telemetry_interval_s):
                 return
 
@@ -371,7 +407,7 @@ class Supervisor:
         except Exception as e:  # the supervisor itself broke: say so rather than hang
             self.status.outcome, self.status.reason = "failed", "the supervisor failed: %s" % e
             self.status.ended_at = now_iso()
-            traceback.print_exc()
+            _print_exc()
         finally:
             self._finally(deadline, sync, sampler)
 
@@ -388,12 +424,13 @@ class Supervisor:
         # A sampler still stuck (in nvidia-smi) must not hold up the final sync: no last sample then.
         last_sample = self._sample if started and not sampler.is_alive() else (lambda: None)
         # A last telemetry line (the machine as the training left it) goes out with the final sync.
-        for step in (last_sample, lambda: self.enter("syncing"), self._sync_all, self._finish,
-                     lambda: self.note("outcome: %s %s" % (self.status.outcome, self.status.reason))):
+        for step in (last_sample, lambda: self.enter("syncing"), self._final_sync, self._finish,
+                     lambda: self.note("outcome: %s %s (final sync %s)" % (
+                         self.status.outcome, self.status.reason, "done" if self.status.final_sync_ok else "NOT finished"))):
             try:
                 step()
             except Exception:
-                traceback.print_exc()
+                _print_exc()
         if self.config.shutdown_after:
             subprocess.call(["sudo", "-n", "shutdown", "-h", "+1"])
 
@@ -406,6 +443,8 @@ def launch(run_dir, config_text):
     config.venv_cache = os.path.abspath(config.venv_cache)
     config_text = config.to_json()
     L.make()
+    # First, while there may still be room: the status stays writable once the disk is full.
+    reserve_status(L.status)
     tmp = L.config + ".tmp"
     with open(tmp, "w") as f:
         f.write(config_text)
@@ -443,3 +482,40 @@ def launch(run_dir, config_text):
     if not got:
         raise RuntimeError("the supervisor did not start; see %s" % L.supervisor_log)
     return int(got)
+
+
+def _print_exc():
+    try:
+        traceback.print_exc()
+    except OSError:
+        pass  # supervisor.log is on the full disk too: the status says what happened
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def resync(run_dir):
+    """Run the final sync again for a run whose supervisor is gone and whose final sync did not
+    finish (a disk that was full, a bucket that failed): `trainrig download` asks for it. Returns
+    the status after it; a run still going is left alone."""
+    L = RunLayout(run_dir)
+    status = read_status(L.status)
+    if not status.done:
+        if status.supervisor_pid and alive(status.supervisor_pid):
+            return status
+        status.settle_dead_supervisor()
+    if status.final_sync_ok is not False:
+        return status
+    with open(L.config) as f:
+        config = SupervisorConfig.from_json(f.read())
+    sup = Supervisor(L, config)
+    sup.status = status
+    sup.note("resync: the final sync again (it had not finished: %s)" % status.sync_error)
+    sup._final_sync()
+    sup._publish_final()
+    sup.note("resync: %s" % ("done" if status.final_sync_ok else "NOT finished: %s" % status.sync_error))
+    return status

@@ -73,9 +73,20 @@ class LocalIndex:
         with self._lock:
             tmp = "%s.%d.tmp" % (self.path, os.getpid())
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            with open(tmp, "w") as f:
-                json.dump(self.files, f, separators=(",", ":"))
-            os.replace(tmp, self.path)
+            try:
+                with open(tmp, "w") as f:
+                    json.dump(self.files, f, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                _unlink(tmp)  # a cut temporary file would only hold on to space on a full disk
+                raise
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _crc32c(path):

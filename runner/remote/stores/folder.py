@@ -47,7 +47,14 @@ def _copy(src, dst):
     it was copied (else a checkpoint rewritten mid-copy would look synced with the old bytes)."""
     tmp = atomic_target(dst)
     before = os.stat(src)
-    shutil.copyfile(src, tmp)
+    try:
+        shutil.copyfile(src, tmp)
+    except BaseException:
+        try:
+            os.unlink(tmp)  # a cut copy (a full disk) must not keep holding its space
+        except OSError:
+            pass
+        raise
     after = os.stat(src)
     if (before.st_mtime_ns, before.st_size, before.st_ino) == (after.st_mtime_ns, after.st_size, after.st_ino):
         os.utime(tmp, ns=(before.st_mtime_ns, before.st_mtime_ns))
