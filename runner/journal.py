@@ -1,13 +1,14 @@
 """The run journal: one folder per run under the state folder, with record.json and the run's keys.
 
 Writes are atomic (temporary file + rename) and mutating commands hold the run's lock, so two runs
-never disturb each other and a crash never leaves a half-written record.
+never disturb each other and a crash never leaves a half-written record. On a full disk a record is
+saved into a slot reserved beside it when the run was created (runner/remote/slots.py), so `down` can
+still record what it did (and free the space) and no command is left unable to read the run.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import time
@@ -20,11 +21,13 @@ from infra.engine_outputs import StackOutputs
 from infra.spec import RunSpec
 from runner.errors import BadInput, RunNotFound
 from runner.machine import Machine
+from runner.remote import slots
 from runner.workspace import state_dir
 
 # States as trainrig sees them from this computer (the machine's own phase is in its status file).
 STATES = ("provisioning", "up", "started", "finished", "destroying", "destroyed")
 HOLDS_RESOURCES = ("provisioning", "up", "started", "finished", "destroying")
+RECORD_SLOT = 32 * 1024  # a record is ~2 KB (it grows by ~0.3 KB per attempt)
 
 
 def utc_now() -> str:
@@ -48,6 +51,8 @@ class RunRecord:
     stack: StackOutputs | None = None  # gcp/aws: what the run's Pulumi stack made
     stack_created: bool = False  # gcp/aws: this run made its stack (so only then may it destroy it)
     final_download: bool = False  # outputs downloaded after the training finished (not a mid-run copy)
+    saved_seq: int = 0  # counts the saves: the newest of record.json and its reserved slot wins
+    download_pending: str = ""  # the folder of a download begun and not completed: the next one resumes there
 
     def effective_spec(self) -> RunSpec:
         """The spec as the machine uses it: a cloud run without --output-store syncs to its stack's bucket."""
@@ -88,30 +93,41 @@ class Journal:
         return self.dir(run_id) / name
 
     def exists(self, run_id: str) -> bool:
-        return (self.dir(run_id) / "record.json").exists()
+        path = self.dir(run_id) / "record.json"
+        return path.exists() or slots.reserve_seq(str(path), RECORD_SLOT) > 0
+
+    @staticmethod
+    def _read(folder: Path) -> RunRecord:
+        return RunRecord.from_dict(slots.load(str(folder / "record.json"), "saved_seq", RECORD_SLOT))
 
     def load(self, run_id: str) -> RunRecord:
         try:
-            with open(self.dir(run_id) / "record.json") as f:
-                return RunRecord.from_dict(json.load(f))
+            return self._read(self.dir(run_id))
         except FileNotFoundError:
             known = ", ".join(r.run_id for r in self.all()) or "none yet"
             raise RunNotFound(f"there is no run {run_id!r} (known runs: {known}); see `trainrig ls`.") from None
 
     def save(self, record: RunRecord) -> None:
+        """Atomically, or on a full disk into the reserved slot; raises OSError (ENOSPC) only when
+        neither has room. The first save makes the slot, while there is room."""
         d = self.dir(record.run_id)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = d / f"record.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(record.to_dict(), indent=1))
-        os.replace(tmp, d / "record.json")
+        path = str(d / "record.json")
+        if record.state != "destroyed":  # a destroyed run holds nothing that must be freed
+            slots.reserve(path, RECORD_SLOT)
+        record.saved_seq += 1
+        try:
+            slots.save(path, record.to_dict(), record.saved_seq, slot=RECORD_SLOT)
+        except OSError:
+            record.saved_seq -= 1  # not saved: a retry must not skip a number the slot may hold
+            raise
 
     def all(self) -> list[RunRecord]:
         out = []
         if self.root.is_dir():
             for d in sorted(self.root.iterdir()):
                 try:
-                    with open(d / "record.json") as f:
-                        out.append(RunRecord.from_dict(json.load(f)))
+                    out.append(self._read(d))
                 except (OSError, ValueError, TypeError, KeyError):
                     continue
         return out
