@@ -28,6 +28,19 @@ class AlreadyTraining(BadInput):
         super().__init__(f"run {run_id} is already training: `{self.follow}` follows it, `{self.stop}` stops it.")
 
 
+class NoMachine(BadInput):
+    """The run holds no machine to do this on; `way_out` is the command that fits its state: a run
+    left half made or half destroyed (an `up` or `down` that was killed) is finished by `down`."""
+
+    def __init__(self, run_id: str, state: str, doing: str = ""):
+        self.run_id, self.state = run_id, state
+        half = state in ("provisioning", "destroying")
+        self.way_out = f"trainrig down {run_id}" if half else f"trainrig up {run_id}"
+        why = ("was left half " + ("made" if state == "provisioning" else "destroyed") + " by an interrupted "
+               + ("`up`" if state == "provisioning" else "`down`")) if half else f"is {state} and holds no machine"
+        super().__init__(f"run {run_id} {why}{doing}: `{self.way_out}` " + ("finishes that first." if half else "provisions it again."))
+
+
 class RemoteFailed(TrainrigError):
     """A trainrig tool on the machine failed (a bug, a full disk, a broken Python)."""
 
@@ -46,4 +59,4 @@ class ConnectionLost(RemoteFailed):
         self.doing, self.why, self.retry = doing, why, retry
 
 
-__all__ = ["AlreadyTraining", "AuthFailed", "BadInput", "ConnectionLost", "HostKeyMismatch", "OutputsKept", "RemoteFailed", "RunNotFound", "TrainrigError", "Unreachable"]
+__all__ = ["AlreadyTraining", "AuthFailed", "BadInput", "ConnectionLost", "HostKeyMismatch", "NoMachine", "OutputsKept", "RemoteFailed", "RunNotFound", "TrainrigError", "Unreachable"]

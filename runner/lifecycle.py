@@ -34,6 +34,7 @@ from runner.errors import (
     BadInput,
     ConnectionLost,
     HostKeyMismatch,
+    NoMachine,
     OutputsKept,
     RemoteFailed,
     TrainrigError,
@@ -101,7 +102,7 @@ class Lifecycle:
     def _live(self, run_id: str) -> RunRecord:
         record = self.journal.load(run_id)
         if record.state not in ("up", "started", "finished") or record.machine is None:
-            raise BadInput(f"run {run_id} is {record.state}, it has no machine: `trainrig up` it again first.")
+            raise NoMachine(run_id, record.state)
         return record
 
     async def _machine(self, record: RunRecord) -> Machine:
@@ -118,6 +119,8 @@ class Lifecycle:
         with self.journal.lock(rid, "up"):
             if self.journal.exists(rid):
                 old = self.journal.load(rid)
+                if old.state in ("provisioning", "destroying"):
+                    raise NoMachine(rid, old.state)
                 if old.state in HOLDS_RESOURCES:
                     raise BadInput(
                         f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
@@ -399,7 +402,7 @@ class Lifecycle:
     async def _read_log_from_machine(self, record: RunRecord, write: Callable[[bytes], object]) -> int:
         run_id = record.run_id
         if record.state not in ("up", "started", "finished") or record.machine is None:
-            raise BadInput(f"run {run_id} is {record.state}, it has no machine: `trainrig up` it again first.")
+            raise NoMachine(run_id, record.state)
         machine = await self._machine(record)
         size = 0
         async with ssh.connect(machine) as conn:
@@ -479,8 +482,8 @@ class Lifecycle:
             if record.effective_spec().output_store:
                 return await self._download_from_bucket(record, outputs_root)
             if record.state not in ("up", "started", "finished") or record.machine is None:
-                where = f"; earlier downloads: {', '.join(record.downloads)}" if record.downloads else ""
-                raise BadInput(f"run {run_id} is {record.state}, there is no machine to download from{where}.")
+                where = f" (earlier downloads: {', '.join(record.downloads)})" if record.downloads else ""
+                raise NoMachine(run_id, record.state, f", there is nothing to download from{where}")
             machine = await self._machine(record)
             run_dir = machine.run_dir(run_id)
             folder: Path | None = None
