@@ -535,7 +535,10 @@ class Lifecycle:
         spec = record.effective_spec()
         self._phase(record, "collecting", f"{output_location(spec)} -> {folder}")
         status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
-        if status is not None and status.done and status.final_sync_ok is False:
+        if record.state == "finished" and record.machine is not None and (
+                status is None or not status.done or status.final_sync_ok is False):
+            # A finished run whose end never reached the bucket (its final sync failed there): the
+            # machine still holds it all.
             await self._resync_bucket_run(record, outputs_root)
             status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
         if status is None:
@@ -663,10 +666,14 @@ class Lifecycle:
         if record.state not in ("up", "started", "finished") or record.machine is None:
             raise OutputsKept(f"run {record.run_id}'s final sync to its bucket did not finish and its machine is gone: "
                               f"the bucket holds only what reached it.")
-        machine = await self._machine(record)
-        async with ssh.connect(machine) as conn:
-            await tools.call(conn, machine, ["status", machine.run_dir(record.run_id)])  # installs the tools if need be
-            await self._resync(conn, machine, record, outputs_root)
+        try:
+            machine = await self._machine(record)
+            async with ssh.connect(machine) as conn:
+                await tools.call(conn, machine, ["status", machine.run_dir(record.run_id)])  # installs the tools if need be
+                await self._resync(conn, machine, record, outputs_root)
+        except (Unreachable, AuthFailed, HostKeyMismatch, ConnectionLost) as e:
+            raise OutputsKept(f"run {record.run_id}'s final sync to its bucket did not finish, and its machine cannot be "
+                              f"reached to finish it ({e}): the bucket holds only what reached it.") from e
 
     async def _not_downloaded(self, run_id: str, folder: Path) -> list[str]:
         """The files the run's store lists that `folder` lacks (or holds with another size)."""
