@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from infra.spec import RunSpec, is_bucket
 from runner.errors import BadInput, TrainrigError
@@ -78,6 +79,27 @@ def stored_object(spec: RunSpec, key: str) -> bytes | None:
             return path.read_bytes()
         except StoreError:
             return None
+
+
+def copy_stored_object(spec: RunSpec, key: str, write: Callable[[bytes], object]) -> int | None:
+    """Pass one object of the run's output location to `write` in pieces (bounded memory for a
+    large log); its size, or None when it is not there."""
+    where = output_location(spec)
+    if where is None:
+        return None
+    folder, _, name = key.rpartition("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        try:
+            open_store(where.child(folder) if folder else where).download(name, str(path))
+        except StoreError:
+            return None
+        size = 0
+        with open(path, "rb") as f:
+            while data := f.read(1 << 20):
+                write(data)
+                size += len(data)
+        return size
 
 
 def stored_log(spec: RunSpec) -> bytes | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from runner.journal import RunRecord, utc_now
 from runner.metrics import read_file, summarize
+from runner.remote.listing import shown
 from runner.remote.status import Status
 from runner.transfer import TransferResult
 
@@ -41,8 +42,11 @@ def write_manifest(
         "install_tail": s.install_tail,
         "machine": asdict(s.machine),
         "last_sync_at": s.last_sync_at,
-        "outputs": {"files": outputs.files_total, "bytes": outputs.bytes_sent, "tree_hash": outputs.tree_hash},
-        "logs": {"files": logs.files_total, "bytes": logs.bytes_sent},
+        # bytes: the folder's size; bytes_sent: what this download carried (less when it resumed one cut off).
+        "outputs": {"files": outputs.files_total, "bytes": outputs.bytes_total or outputs.bytes_sent,
+                    "bytes_sent": outputs.bytes_sent, "tree_hash": outputs.tree_hash, "left_out": _left_out(outputs)},
+        "logs": {"files": logs.files_total, "bytes": logs.bytes_total or logs.bytes_sent, "bytes_sent": logs.bytes_sent,
+                 "left_out": _left_out(logs)},
         # Last and best value of each metric the training logged (logs/metrics.jsonl, all attempts).
         "metrics": {name: m.to_dict() for name, m in summarize(read_file(folder / "logs" / "metrics.jsonl")).items()},
         "downloaded_at": utc_now(),
@@ -50,6 +54,12 @@ def write_manifest(
     path = folder / "run.json"
     path.write_text(json.dumps(_finite(manifest), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def _left_out(r: TransferResult) -> list[dict[str, str]]:
+    """Files of the machine's folder that were not downloaded, and why (names shown \\x-escaped
+    where they are no valid UTF-8: run.json stays strict UTF-8 JSON)."""
+    return [{"path": shown(p), "why": why} for p, why in r.left_out]
 
 
 def _finite(value):  # type: ignore[no-untyped-def]

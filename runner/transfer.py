@@ -2,7 +2,8 @@
 
 Uploads send only what changed since the last upload (by size and modification time, like rsync's
 quick check) as one stream of zlib-compressed frames (incompressible files go raw); downloads use the
-same protocol the other way. See runner/remote/wire.py for the protocol itself.
+same protocol the other way. See runner/remote/wire.py for the protocol itself. Symbolic links never
+lead out of the folder sent (runner/remote/listing.py): what is left out is in the result, to be said.
 """
 
 from __future__ import annotations
@@ -28,9 +29,19 @@ BATCH = 1 << 20
 class TransferResult:
     files_total: int
     files_sent: int
-    bytes_sent: int  # file bytes, before compression
+    bytes_sent: int  # file bytes, before compression (a resumed file counts only what was sent now)
     deleted: int
     tree_hash: str
+    bytes_total: int = 0  # the size of all the files of the folder
+    left_out: tuple[tuple[str, str], ...] = ()  # (path, why): links out of the folder, broken links, FIFOs...
+
+    def left_out_text(self, most: int = 5) -> str:
+        """'2 left out: a (why), b (why)' naming the first `most`, or '' when nothing was."""
+        if not self.left_out:
+            return ""
+        named = ", ".join(f"{wire.shown(p)} ({why})" for p, why in self.left_out[:most])
+        more = f" and {len(self.left_out) - most} more" if len(self.left_out) > most else ""
+        return f"{len(self.left_out)} left out: {named}{more}"
 
 
 def _batches(frames: Iterator[bytes]) -> Callable[[], bytes | None]:
@@ -70,13 +81,15 @@ async def upload(
     on_event: EventSink,
     mirror: bool = True,
 ) -> TransferResult:
-    entries = await asyncio.to_thread(wire.scan, local_root, skip)
-    return await tools.with_tools(conn, machine, lambda: _upload(conn, machine, local_root, entries, remote_dest, remote_index, label, on_event, mirror))
+    left_out: list[tuple[str, str]] = []
+    entries = await asyncio.to_thread(wire.scan, local_root, skip, wire.INSIDE, left_out)
+    return await tools.with_tools(conn, machine, lambda: _upload(
+        conn, machine, local_root, entries, tuple(left_out), remote_dest, remote_index, label, on_event, mirror))
 
 
 async def _upload(
     conn: asyncssh.SSHClientConnection, machine: Machine, local_root: str, entries: list[wire.Entry],
-    remote_dest: str, remote_index: str, label: str, on_event: EventSink, mirror: bool,
+    left_out: tuple[tuple[str, str], ...], remote_dest: str, remote_index: str, label: str, on_event: EventSink, mirror: bool,
 ) -> TransferResult:
     proc = await tools.open_process(conn, machine, ["receive", remote_dest, remote_index, "mirror" if mirror else "keep"])
     proc.stdin.write(wire.encode_offer(entries))
@@ -85,9 +98,10 @@ async def _upload(
         raise await _fail(proc, f"uploading the {label}")
     plan = json.loads(line)
     need = plan["need"]
-    total = sum(entries[i].size for i in need)
+    resume = wire.decode_resume(plan.get("resume"))
+    total = sum(entries[i].size - resume.get(i, (0, ""))[0] for i in need)
     sent = 0
-    next_batch = _batches(wire.frames(local_root, entries, need))
+    next_batch = _batches(wire.frames(local_root, entries, need, resume))
     loop = asyncio.get_running_loop()
     pending = loop.run_in_executor(None, next_batch)
     # Read and compress the next batch in a thread while this one goes out: both cores work.
@@ -109,7 +123,8 @@ async def _upload(
     await proc.wait()
     if total > BATCH:
         on_event(Progress(label, total, total, len(need)))
-    return TransferResult(len(entries), done["files"], done["bytes"], plan["deleted"], done["tree_hash"])
+    return TransferResult(len(entries), done["files"], done["bytes"], plan["deleted"], done["tree_hash"],
+                          sum(e.size for e in entries), left_out)
 
 
 async def download(
@@ -131,12 +146,17 @@ async def _download(
     line = await proc.stdout.readline()
     if not line:
         raise await _fail(proc, f"downloading the {label}")
-    entries = wire.decode_offer(line)
+    left_out: list[tuple[str, str]] = []
+    entries = wire.decode_offer(line, left_out)
     local_dest.mkdir(parents=True, exist_ok=True)
+    # The index lives beside the folder until the download is complete: a download cut off (even by
+    # kill -9) and run again into the same folder keeps what came whole and continues the file that
+    # was arriving. Mirror: a file gone from the machine since then goes from here too.
     index = wire.Index(str(local_dest) + ".index.json")
-    need, _ = wire.plan(str(local_dest), entries, index, mirror=False)
-    proc.stdin.write((json.dumps({"need": need}) + "\n").encode())
-    total = sum(entries[i].size for i in need)
+    need, _ = await asyncio.to_thread(wire.plan, str(local_dest), entries, index, True)
+    resume = await asyncio.to_thread(wire.partials, str(local_dest), entries, need)
+    proc.stdin.write((json.dumps({"need": need, "resume": wire.encode_resume(resume)}) + "\n").encode())
+    total = sum(entries[i].size - resume.get(i, (0, None))[0] for i in need)
     done = [0]
 
     def progress(n: int) -> None:
@@ -144,13 +164,18 @@ async def _download(
         if total > BATCH and (done[0] == total or done[0] % BATCH < n):
             on_event(Progress(label, done[0], total, len(need)))
 
-    dec = wire.Decoder(str(local_dest), entries, index, on_bytes=progress)
-    while not dec.done:
-        data = await proc.stdout.read(1 << 20)
-        if not data:
-            raise await _fail(proc, f"downloading the {label}")
-        dec.feed(data)
+    dec = wire.Decoder(str(local_dest), entries, index, on_bytes=progress, resume=resume)
+    try:
+        while not dec.done:
+            data = await proc.stdout.read(1 << 20)
+            if not data:
+                raise await _fail(proc, f"downloading the {label}")
+            dec.feed(data)
+    finally:
+        index.save()  # an error or Ctrl-C: what came whole is known to the next attempt
     proc.stdin.write_eof()
     await proc.wait()
+    await asyncio.to_thread(wire.remove_partials, str(local_dest))  # of files no longer offered
     Path(index.path).unlink(missing_ok=True)
-    return TransferResult(len(entries), dec.files, dec.bytes, 0, index.tree_hash())
+    return TransferResult(len(entries), dec.files, dec.bytes, 0, index.tree_hash([e.path for e in entries]),
+                          sum(e.size for e in entries), tuple(left_out))

@@ -37,8 +37,9 @@ def receive(dest, index_path, mirror):
     os.makedirs(dest, exist_ok=True)
     index = wire.Index(index_path)
     need, deleted = wire.plan(dest, entries, index, mirror)
-    _reply({"need": need, "deleted": deleted})
-    dec = wire.Decoder(dest, entries, index)
+    resume = wire.partials(dest, entries, need)
+    _reply({"need": need, "deleted": deleted, "resume": wire.encode_resume(resume)})
+    dec = wire.Decoder(dest, entries, index, resume=resume)
     try:
         while not dec.done:
             data = stdin.read1(1 << 20)
@@ -52,13 +53,15 @@ def receive(dest, index_path, mirror):
 
 
 def send(src):
-    """Be the offering side of a download from `src`."""
-    entries = wire.scan(src)
+    """Be the offering side of a download from `src`: links never lead out of it, and what is left
+    out is named in the offer."""
+    left_out = []
+    entries = wire.scan(src, links=wire.INSIDE, left_out=left_out)
     out = sys.stdout.buffer
-    out.write(wire.encode_offer(entries))
+    out.write(wire.encode_offer(entries, left_out))
     out.flush()
-    need = json.loads(_read_line(sys.stdin.buffer))["need"]
-    for frame in wire.frames(src, entries, need):
+    reply = json.loads(_read_line(sys.stdin.buffer))
+    for frame in wire.frames(src, entries, reply["need"], wire.decode_resume(reply.get("resume"))):
         out.write(frame)
     out.flush()
 

@@ -3,20 +3,25 @@ the offerer streams them as frames (raw or zlib chunks), the receiver writes the
 
 Used in both directions: code and dataset uploads (the user's computer offers) and output
 downloads (the machine offers). Neither side here touches a socket: callers move the bytes.
+A transfer cut off anywhere resumes: whole files are in place under their names, the file that was
+arriving is continued from its temporary file once the offerer has checked that prefix. File names
+travel as JSON strings whose undecodable bytes are surrogates (see listing.py): byte for byte.
 """
 
 import hashlib
 import json
 import os
-import stat
 import struct
+import time
 import zlib
 
+from .listing import FOLLOW, INSIDE, TMP_SUFFIX, Entry, scan, shown, wire_bytes  # noqa: F401 (the protocol's names)
+
 CHUNK = 1 << 20
-TMP_SUFFIX = ".trainrig-part"
 # A file whose first chunk compresses to more than this share is sent raw (images, weights, archives).
 COMPRESS_WORTH = 0.9
 _FILE = struct.Struct("!cIQ")
+_RESUME = struct.Struct("!cIQQ")  # a file continued from an offset: index, size, offset
 _DATA = struct.Struct("!cI")
 
 
@@ -24,50 +29,18 @@ class ProtocolError(Exception):
     """The byte stream does not follow the protocol (a bug or a corrupted connection)."""
 
 
-class Entry:
-    """One regular file of a folder: path relative to the folder, with '/' separators."""
-
-    __slots__ = ("path", "size", "mtime_ns", "mode")
-
-    def __init__(self, path, size, mtime_ns, mode):
-        self.path, self.size, self.mtime_ns, self.mode = path, size, mtime_ns, mode
-
-    def row(self):
-        return [self.path, self.size, self.mtime_ns, self.mode]
+def encode_offer(entries, left_out=()):
+    """The offer line: the files, and what the listing left out ([path, reason]) so that the
+    receiving side can say it. JSON's \\u escapes carry undecodable name bytes (surrogates) intact."""
+    offer = {"entries": [e.row() for e in entries], "left_out": [list(x) for x in left_out]}
+    return (json.dumps(offer, separators=(",", ":")) + "\n").encode()
 
 
-def scan(root, skip=None):
-    """Regular files under `root`, sorted; `skip(relpath, is_dir)` prunes. Symlinks to files are followed."""
-    out = []
-    root = os.path.abspath(root)
-    if not os.path.isdir(root):
-        return out
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        if skip is not None:
-            dirnames[:] = [d for d in dirnames if not skip(rel_dir + d, True)]
-        dirnames.sort()
-        for name in sorted(filenames):
-            rel = rel_dir + name
-            if TMP_SUFFIX in name or (skip is not None and skip(rel, False)):
-                continue
-            try:
-                st = os.stat(os.path.join(dirpath, name))
-            except OSError:
-                continue  # a broken symlink, or a file deleted while we walk
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            out.append(Entry(rel, st.st_size, st.st_mtime_ns, st.st_mode & 0o777))
-    return out
-
-
-def encode_offer(entries):
-    return (json.dumps({"entries": [e.row() for e in entries]}, separators=(",", ":")) + "\n").encode()
-
-
-def decode_offer(line):
-    return [Entry(*row) for row in json.loads(line)["entries"]]
+def decode_offer(line, left_out=None):
+    offer = json.loads(line)
+    if left_out is not None:
+        left_out.extend(tuple(x) for x in offer.get("left_out", ()))
+    return [Entry(*row) for row in offer["entries"]]
 
 
 def safe_join(root, rel):
@@ -97,22 +70,25 @@ class Index:
     def tree_hash(self, paths=None):
         h = hashlib.sha256()
         for p in sorted(self.files if paths is None else paths):
-            h.update(p.encode() + b"\0" + self.files[p][2].encode() + b"\n")
+            h.update(wire_bytes(p) + b"\0" + self.files[p][2].encode() + b"\n")
         return h.hexdigest()
 
 
 def plan(root, entries, index, mirror):
-    """Indices of `entries` the receiver must get; with `mirror`, delete indexed files no longer offered."""
+    """Indices of `entries` the receiver must get; with `mirror`, delete indexed files no longer offered.
+    A file already in place with the offered size and mtime is kept even if the index does not know
+    it (a transfer killed before it saved its index): it was renamed into place whole."""
     need = []
     for i, e in enumerate(entries):
         known = index.files.get(e.path)
-        if known and known[0] == e.size and known[1] == e.mtime_ns:
-            try:
-                st = os.stat(safe_join(root, e.path))
-                if st.st_size == e.size and st.st_mtime_ns == e.mtime_ns:
-                    continue
-            except OSError:
-                pass
+        try:
+            st = os.stat(safe_join(root, e.path))
+        except OSError:
+            st = None
+        if st is not None and st.st_size == e.size and st.st_mtime_ns == e.mtime_ns:
+            if not (known and known[0] == e.size and known[1] == e.mtime_ns):
+                index.files[e.path] = [e.size, e.mtime_ns, _file_hash(safe_join(root, e.path), e.size).hexdigest()]
+            continue
         need.append(i)
     deleted = 0
     if mirror:
@@ -128,6 +104,55 @@ def plan(root, entries, index, mirror):
     return need, deleted
 
 
+def _file_hash(path, limit):
+    """sha256 of the first `limit` bytes of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        left = limit
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    return h
+
+
+def partials(root, entries, need):
+    """{i: (offset, sha256 of those bytes)} for files of `need` whose earlier transfer was cut off:
+    their temporary file holds a prefix, which the offerer checks against its own before it sends
+    only the rest (a source that changed meanwhile is sent whole)."""
+    found = {}
+    for i in need:
+        e = entries[i]
+        try:
+            size = os.stat(safe_join(root, e.path) + TMP_SUFFIX).st_size
+        except OSError:
+            continue
+        if 0 < size <= e.size:
+            found[i] = (size, _file_hash(safe_join(root, e.path) + TMP_SUFFIX, size))
+    return found
+
+
+def encode_resume(found):
+    return {str(i): [offset, h.hexdigest()] for i, (offset, h) in found.items()}
+
+
+def decode_resume(obj):
+    return {int(i): (offset, digest) for i, (offset, digest) in (obj or {}).items()}
+
+
+def remove_partials(root):
+    """Delete temporary files left by transfers that were cut off (for a file no longer offered)."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            if name.endswith(TMP_SUFFIX):
+                try:
+                    os.unlink(os.path.join(dirpath, name))
+                except OSError:
+                    pass
+
+
 def _prune_empty(root, rel_dir):
     """Remove `rel_dir` and its parents while they are empty (a class folder of a dataset that
     is gone must not stay behind as an empty class)."""
@@ -139,14 +164,26 @@ def _prune_empty(root, rel_dir):
         rel_dir = os.path.dirname(rel_dir)
 
 
-def frames(root, entries, need):
-    """The frames that carry files `need` of `entries` from `root` (reads the files lazily)."""
+def frames(root, entries, need, resume=None):
+    """The frames that carry files `need` of `entries` from `root` (reads the files lazily); a file
+    in `resume` ({i: (offset, sha256 hex)}) whose first bytes still match goes from its offset."""
+    resume = resume or {}
     for i in need:
         e = entries[i]
-        yield _FILE.pack(b"F", i, e.size)
-        compress = e.size >= 256
+        path = os.path.join(root, *e.path.split("/"))
         sent = 0
-        with open(os.path.join(root, *e.path.split("/")), "rb") as f:
+        if i in resume:
+            offset, digest = resume[i]
+            try:
+                same = _file_hash(path, offset).hexdigest() == digest
+            except OSError:
+                same = False  # gone: the open below says so as for any file
+            if same:
+                sent = offset
+        yield _RESUME.pack(b"R", i, e.size, sent) if sent else _FILE.pack(b"F", i, e.size)
+        compress = e.size - sent >= 256
+        with open(path, "rb") as f:
+            f.seek(sent)
             while sent < e.size:
                 chunk = f.read(min(CHUNK, e.size - sent))
                 if not chunk:
@@ -164,11 +201,17 @@ def frames(root, entries, need):
 
 
 class Decoder:
-    """Consumes frames, writes each file to a temporary name and renames it once complete."""
+    """Consumes frames, writes each file to a temporary name and renames it once complete. `resume`
+    is what `partials` found; the index is saved now and then, so a transfer killed outright loses
+    little of what it knew."""
 
-    def __init__(self, root, entries, index, on_bytes=None):
+    SAVE_EVERY_S = 2.0
+
+    def __init__(self, root, entries, index, on_bytes=None, resume=None):
         self.root, self.entries, self.index = root, entries, index
         self.on_bytes = on_bytes
+        self.resume = resume or {}
+        self._saved_at = time.monotonic()
         self.buf = bytearray()
         self.done = False
         self.files = 0
@@ -205,7 +248,13 @@ class Decoder:
                     break
                 _, i, size = _FILE.unpack_from(data, pos)
                 pos += _FILE.size
-                self._open(i, size)
+                self._open(i, size, 0)
+            elif kind == b"R":
+                if end - pos < _RESUME.size:
+                    break
+                _, i, size, offset = _RESUME.unpack_from(data, pos)
+                pos += _RESUME.size
+                self._open(i, size, offset)
             elif kind == b"E":
                 pos += 1
                 self._close()
@@ -227,11 +276,13 @@ class Decoder:
             if len(data) - pos >= _DATA.size:
                 return _DATA.size + _DATA.unpack_from(data, pos)[1]
             return _DATA.size
-        return _FILE.size if kind == b"F" else 1
+        return {b"F": _FILE.size, b"R": _RESUME.size}.get(kind, 1)
 
-    def _open(self, i, size):
+    def _open(self, i, size, offset):
         if self._cur is not None or i >= len(self.entries) or self.entries[i].size != size:
             raise ProtocolError("unexpected file frame %d" % i)
+        if offset and (i not in self.resume or self.resume[i][0] != offset):
+            raise ProtocolError("file %d resumed from an offset it was not offered" % i)
         e = self.entries[i]
         target = safe_join(self.root, e.path)
         parent = os.path.dirname(target)
@@ -239,8 +290,15 @@ class Decoder:
             os.makedirs(parent, exist_ok=True)
             self._made_dirs.add(parent)
         tmp = target + TMP_SUFFIX
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._cur = [e, fd, hashlib.sha256(), tmp, 0]
+        if offset:
+            fd = os.open(tmp, os.O_WRONLY)
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            h = self.resume[i][1]  # the prefix's hash, read by `partials`
+        else:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            h = hashlib.sha256()
+        self._cur = [e, fd, h, tmp, offset]
 
     def _write(self, data):
         cur = self._cur
@@ -268,3 +326,6 @@ class Decoder:
         os.replace(tmp, safe_join(self.root, e.path))
         self.index.files[e.path] = [e.size, e.mtime_ns, h.hexdigest()]
         self.files += 1
+        if self.index.path and time.monotonic() - self._saved_at > self.SAVE_EVERY_S:
+            self.index.save()
+            self._saved_at = time.monotonic()

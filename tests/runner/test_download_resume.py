@@ -1,0 +1,134 @@
+"""A download cut off for real (kill -9 of `trainrig download`, or of the machine's SSH server)
+resumes into its own folder: whole files are not sent again, the file that was arriving goes on
+from where it stopped, and no half folder is left beside a new one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import manifest, only_folder, record
+
+RUN = "bigout-none"
+FILE_MB = 120
+WRITES_BIG_OUTPUTS = f"""
+import os
+out = os.environ["TRAINRIG_OUTPUT_DIR"]
+for i in range(3):
+    with open(os.path.join(out, "part%d.bin" % i), "wb") as f:
+        f.write(os.urandom({FILE_MB} << 20))
+print("saved", flush=True)
+"""
+
+
+@pytest.fixture
+def big_run(state_home: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A finished run whose outputs are three incompressible files: a download takes a while.
+    (One per test: each test must end with no process of its own, the run's server included.)"""
+    env = {**os.environ, "TRAINRIG_HOME": str(state_home), "PYTHONUNBUFFERED": "1"}
+    code = tmp_path_factory.mktemp("bigout-code") / "bigout"
+    code.mkdir()
+    (code / "train.py").write_text(WRITES_BIG_OUTPUTS)
+
+    def trainrig(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tui.cli", *args], env=env, capture_output=True, text=True, timeout=180)
+
+    assert trainrig("up", str(code), "--dataset-name", "none").returncode == 0
+    try:
+        done = trainrig("start", RUN)
+        assert done.returncode == 0 and done.stdout == "saved\n", done.stderr
+        store = state_home / "runs" / RUN / "sandbox" / "runs" / RUN / "store" / "outputs"
+        yield env, {p.name: p for p in store.iterdir()}
+    finally:
+        trainrig("down", RUN, "--discard-outputs", "-y")
+
+
+def start_download(env: dict[str, str], outputs: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tui.cli", "download", RUN, "--outputs", str(outputs)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_mid_transfer(outputs: Path, proc: subprocess.Popen) -> None:
+    """Until the first file is whole and the second is arriving: then the download is mid-way."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        folders = list(outputs.glob("*")) if outputs.is_dir() else []
+        if folders:
+            part = folders[0] / "outputs" / "part1.bin.trainrig-part"
+            if (folders[0] / "outputs" / "part0.bin").exists() and part.exists() and part.stat().st_size > (8 << 20):
+                return
+        assert proc.poll() is None, "the download ended before it could be cut off"
+        time.sleep(0.002)
+    raise AssertionError("the download never got mid-way")
+
+
+def on_disk(folder: Path) -> int:
+    return sum(p.stat().st_size for p in (folder / "outputs").iterdir())
+
+
+def assert_complete(folder: Path, sources: dict[str, Path]) -> None:
+    assert sorted(p.name for p in (folder / "outputs").iterdir()) == sorted(sources)
+    for name, src in sources.items():
+        assert (folder / "outputs" / name).read_bytes() == src.read_bytes(), name
+
+
+def test_a_download_killed_mid_way_resumes_in_its_folder_and_sends_nothing_twice(big_run, tmp_path):
+    env, sources = big_run
+    out = tmp_path / "out"
+    p = start_download(env, out)
+    wait_mid_transfer(out, p)
+    p.kill()  # kill -9: no clean-up of any kind
+    p.communicate()
+    folder = only_folder(out)
+    have = on_disk(folder)  # part0 whole, part1 in part
+    assert record(Path(env["TRAINRIG_HOME"]), RUN)["download_pending"] == str(folder.absolute())
+    done = subprocess.run([sys.executable, "-m", "tui.cli", "download", RUN, "--outputs", str(out)], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert only_folder(out) == folder  # the same folder, none beside it
+    assert_complete(folder, sources)
+    outputs = manifest(folder)["outputs"]
+    total = 3 * (FILE_MB << 20)
+    assert outputs["bytes"] == total and outputs["bytes_sent"] == total - have  # not a byte twice
+    assert record(Path(env["TRAINRIG_HOME"]), RUN)["download_pending"] == ""
+
+
+def test_a_download_whose_connection_dies_says_the_command_that_resumes_it(big_run, tmp_path):
+    env, sources = big_run
+    out = tmp_path / "out"
+    p = start_download(env, out)
+    wait_mid_transfer(out, p)
+    os.kill(record(Path(env["TRAINRIG_HOME"]), RUN)["local_server_pid"], signal.SIGKILL)  # the machine's SSH server
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    hint = f"`trainrig download {RUN}`"
+    assert hint in err
+    folder = only_folder(out)
+    have = on_disk(folder)
+    # The hint works as printed (the local target brings its SSH server back).
+    done = subprocess.run(hint.strip("`").split() + ["--outputs", str(out)], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert only_folder(out) == folder
+    assert_complete(folder, sources)
+    assert manifest(folder)["outputs"]["bytes_sent"] == 3 * (FILE_MB << 20) - have
+
+
+def test_a_download_cut_off_then_sent_elsewhere_leaves_no_half_folder(big_run, tmp_path):
+    env, sources = big_run
+    first, second = tmp_path / "first", tmp_path / "second"
+    p = start_download(env, first)
+    wait_mid_transfer(first, p)
+    p.kill()
+    p.communicate()
+    done = subprocess.run([sys.executable, "-m", "tui.cli", "download", RUN, "--outputs", str(second)], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert list(first.iterdir()) == []
+    assert_complete(only_folder(second), sources)
