@@ -505,7 +505,7 @@ class Lifecycle:
                 if folder is None or isinstance(e, BadInput):
                     raise
                 # Every hint works as printed: the same command resumes into the same folder.
-                retry = f"trainrig download {run_id}"
+                retry = with_outputs(f"trainrig download {run_id}", outputs_root)
                 if isinstance(e, (Unreachable, asyncssh.Error, ConnectionError)):
                     raise ConnectionLost(f"downloading into {folder}", _why(e) if not isinstance(e, TrainrigError) else str(e),
                                          retry) from e
@@ -603,12 +603,12 @@ class Lifecycle:
                 # The training runs on; only following it failed. Never destroy it unasked.
                 rid = record.run_id
                 self.emit(Notice(f"the training goes on: `trainrig logs {rid} -f` follows it, "
-                                 f"`trainrig download {rid}` and `trainrig down {rid}` finish the run"))
+                                 f"`{with_outputs(f'trainrig download {rid}', outputs_root)}` and `trainrig down {rid}` finish the run"))
             else:
                 self.emit(Notice("the run failed before its training started: destroying what it created"))
                 await self.down(record.run_id)
                 if isinstance(e, ConnectionLost):  # its `trainrig start` needs the machine just destroyed
-                    raise ConnectionLost(e.doing, e.why, f"trainrig run {record.run_id}") from e
+                    raise ConnectionLost(e.doing, e.why, with_outputs(f"trainrig run {record.run_id}", outputs_root)) from e
             raise
         assert status is not None
         rid = record.run_id
@@ -632,7 +632,7 @@ class Lifecycle:
     # -- outputs that did not all come home ---------------------------------------------------------
     @staticmethod
     def _kept(rid: str, outputs_root: Path, why: str, where: str) -> str:
-        again = f"trainrig download {rid}" + ("" if str(outputs_root) == "outputs" else f" --outputs {shlex.quote(str(outputs_root))}")
+        again = with_outputs(f"trainrig download {rid}", outputs_root)
         return (f"run {rid}'s outputs are not all on this computer: {why}. Its machine is kept: free space {where}, "
                 f"then `{again}` (it finishes the sync first), then `trainrig down {rid}`.")
 
@@ -700,6 +700,11 @@ class Lifecycle:
                 pass
             missing.append(rel)
         return missing
+
+
+def with_outputs(command: str, outputs_root: Path) -> str:
+    """A hint that downloads: it names the outputs folder the user gave, so it works as printed."""
+    return command + ("" if str(outputs_root) == "outputs" else f" --outputs {shlex.quote(str(outputs_root))}")
 
 
 def _why(e: BaseException) -> str:
