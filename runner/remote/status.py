@@ -83,7 +83,9 @@ class Status:
         else:
             self.reason = (self.reason + "; " if self.reason else "") + "the last sync of outputs may not have finished"
         if self.final_sync_ok is None:
-            self.final_sync_ok = False  # `trainrig download` runs it again (tools `resync`)
+            # Outputs written since the last sync are on the machine only: `trainrig download` runs
+            # the sync again (tools `resync`), and `run` keeps the machine till then.
+            self.final_sync_ok = False
             self.sync_error = self.sync_error or "the supervisor ended before its last sync"
         self.phase = "finished"
 

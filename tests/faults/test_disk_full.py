@@ -106,7 +106,11 @@ def _pids(home: Path, rid: str, status: dict) -> list[int]:
     return [p for p in (record.local_server_pid, status["supervisor_pid"], status["training_pid"]) if p]
 
 
-def _down_on_full_disk_leaves_nothing(trainrig, home: Path, rid: str, pids: list[int]) -> None:  # type: ignore[no-untyped-def]
+def _down_on_full_disk_leaves_nothing(trainrig, home: Path, rid: str, pids: list[int], reserved: bool) -> None:  # type: ignore[no-untyped-def]
+    """`down` with the state folder on the full disk; without `reserved`, as for a run whose record has
+    no reserved slot (made by an older trainrig): then nothing can be recorded before the space is freed."""
+    if not reserved:
+        (home / "runs" / rid / "record.json.reserve").unlink()
     _fill(home / "filler")
     assert _free_bytes(home) < 64 << 10
     done = trainrig("down", rid, "-y")
@@ -159,7 +163,7 @@ def test_training_crashed_by_a_full_disk_keeps_its_machine_log_and_every_file(tr
     assert (folder / "logs" / "train.log").read_bytes() == log
     assert _status(trainrig, rid)["status"]["final_sync_ok"] is True
 
-    _down_on_full_disk_leaves_nothing(trainrig, home, rid, _pids(home, rid, s))
+    _down_on_full_disk_leaves_nothing(trainrig, home, rid, _pids(home, rid, s), reserved=False)
 
 
 def test_training_that_succeeded_but_whose_final_sync_cannot_finish_is_no_success(trainrig, small_disk: Path, tmp_path: Path) -> None:
@@ -203,4 +207,4 @@ def test_training_that_succeeded_but_whose_final_sync_cannot_finish_is_no_succes
     assert _files(folder / "outputs") == on_machine
     assert (folder / "logs" / "train.log").read_bytes() == (run_dir / "logs" / "train.log").read_bytes()
 
-    _down_on_full_disk_leaves_nothing(trainrig, home, rid, _pids(home, rid, s))
+    _down_on_full_disk_leaves_nothing(trainrig, home, rid, _pids(home, rid, s), reserved=True)
