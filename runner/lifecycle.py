@@ -501,7 +501,7 @@ class Lifecycle:
                     self._phase(record, "collecting", str(folder))
                     outputs = await transfer.download(conn, machine, f"{run_dir}/store/outputs", folder / "outputs", "outputs", self.emit)
                     logs = await transfer.download(conn, machine, f"{run_dir}/store/logs", folder / "logs", "logs", self.emit)
-            except (TrainrigError, asyncssh.Error, OSError) as e:
+            except (TrainrigError, asyncssh.Error, ConnectionError) as e:  # this computer's full disk: `run` says it
                 if folder is None or isinstance(e, BadInput):
                     raise
                 # Every hint works as printed: the same command resumes into the same folder.
@@ -509,8 +509,7 @@ class Lifecycle:
                 if isinstance(e, (Unreachable, asyncssh.Error, ConnectionError)):
                     raise ConnectionLost(f"downloading into {folder}", _why(e) if not isinstance(e, TrainrigError) else str(e),
                                          retry) from e
-                why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-                raise RemoteFailed(f"the download into {folder} stopped half-way ({why}): `{retry}` resumes it") from e
+                raise RemoteFailed(f"the download into {folder} stopped half-way ({e}): `{retry}` resumes it") from e
             return self._downloaded(run_id, folder, status, outputs, logs)
 
     def _download_folder(self, record: RunRecord, outputs_root: Path) -> Path:

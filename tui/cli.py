@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "live run for (made elsewhere, or a lost journal): they may still hold cloud resources")
     stop = sub.add_parser("stop", help="stop the training (outputs are synced); the machine stays (a cloud machine powers off)")
     stop.add_argument("run")
-    dl = sub.add_parser("download", help="download outputs and logs into <outputs>/<UTC>_<code>_<dataset>/")
+    dl = sub.add_parser("download", help="download outputs and logs into <outputs>/<UTC>_<code>_<dataset>/ "
+                        "(one cut off is resumed in its folder)")
     dl.add_argument("run")
     dl.add_argument("--outputs", default="outputs")
     ds = sub.add_parser("dataset", help="upload or download a dataset folder to or from a bucket (gs://, s3://)")
