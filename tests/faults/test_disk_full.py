@@ -195,6 +195,8 @@ def test_training_that_succeeded_but_whose_final_sync_cannot_finish_is_no_succes
     on_machine = _files(run_dir / "outputs")
     assert len(on_machine) == 30
 
+    # Following it again says so too: no exit 0 while the outputs are on the machine only.
+    assert trainrig("logs", rid, "-f").code == 1
     # Without freeing space, download says the sync still cannot finish: exit 1, nothing half done.
     still = trainrig(*_printed_download(done, rid))
     assert still.code == 1, still.out + still.err
