@@ -5,6 +5,8 @@ from where it stopped, and no half folder is left beside a new one."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -107,13 +109,14 @@ def test_a_download_whose_connection_dies_says_the_command_that_resumes_it(big_r
     os.kill(record(Path(env["TRAINRIG_HOME"]), RUN)["local_server_pid"], signal.SIGKILL)  # the machine's SSH server
     _, err = p.communicate(timeout=120)
     assert p.returncode == 1, err
-    hint = f"`trainrig download {RUN}`"
-    assert hint in err
+    hint = re.search(r"`(trainrig download [^`]*)` tries again", err)
+    assert hint, err
+    argv = shlex.split(hint.group(1))
+    assert argv[:3] == ["trainrig", "download", RUN]
     folder = only_folder(out)
     have = on_disk(folder)
     # The hint works as printed (the local target brings its SSH server back).
-    done = subprocess.run(hint.strip("`").split() + ["--outputs", str(out)], env=env, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run([sys.executable, "-m", "tui.cli", *argv[1:]], env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert only_folder(out) == folder
     assert_complete(folder, sources)
