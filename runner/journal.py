@@ -117,9 +117,9 @@ class Journal:
             slots.reserve(path, RECORD_SLOT)
         record.saved_seq += 1
         try:
-            slots.save(path, record.to_dict(), record.saved_seq, slot=RECORD_SLOT)
+            _, record.saved_seq = slots.save(path, record.to_dict(), "saved_seq", slot=RECORD_SLOT)
         except OSError:
-            record.saved_seq -= 1  # not saved: a retry must not skip a number the slot may hold
+            record.saved_seq -= 1
             raise
 
     def all(self) -> list[RunRecord]:

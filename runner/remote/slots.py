@@ -68,25 +68,55 @@ def write_atomic(path, data):
         raise
 
 
-def save(path, doc, seq, compact=None, slot=SLOT):
-    """Save `doc` (a dict holding `seq`) to `path`, or into its reserved slot on a full disk.
-    Returns "file" or "reserve" (where it went); raises the disk's error when neither works.
-    `compact(doc)` gives a smaller copy for the slot when the whole does not fit."""
-    data = json.dumps(doc, indent=1).encode()
+def save(path, doc, seq_key, compact=None, slot=SLOT):
+    """Save `doc` to `path`, or into its reserved slot on a full disk; doc[seq_key] is the caller's
+    next sequence number. Returns (where: "file" or "reserve", the sequence number saved); raises
+    the disk's error when neither works. `compact(doc)` is a smaller copy for a slot too small."""
     try:
-        write_atomic(path, data)
-        return "file"
+        write_atomic(path, json.dumps(doc, indent=1).encode())
     except OSError as e:
         if not is_full(e):
             raise
+        # Newer than anything on disk, or a reader would keep taking an older copy (a writer may
+        # hold a record loaded before another process saved it).
+        seq = max(doc[seq_key], _file_seq(path, seq_key) + 1, reserve_seq(path, slot) + 1)
+        doc = dict(doc)
+        doc[seq_key] = seq
         try:
-            _write_slot(reserve_path(path), seq, data, compact, doc, slot)
+            _write_slot(reserve_path(path), seq, doc, compact, slot)
         except (OSError, ValueError):
             raise e from None
-        return "reserve"
+        return "reserve", seq
+    _clear_slots(path, slot)  # the file is whole and newest again: no slot may outrank it later
+    return "file", doc[seq_key]
 
 
-def _write_slot(target, seq, data, compact, doc, slot):
+def _file_seq(path, seq_key):
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read()).get(seq_key) or 0
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def _clear_slots(path, slot):
+    if reserve_seq(path, slot) == 0:
+        return
+    try:
+        fd = os.open(reserve_path(path), os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        for i in (0, 1):
+            os.pwrite(fd, b"\0" * HEADER.size, i * slot)  # in place: needs no space
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_slot(target, seq, doc, compact, slot):
+    data = json.dumps(doc, separators=(",", ":")).encode()
     if HEADER.size + len(data) > slot and compact is not None:
         data = json.dumps(compact(doc), separators=(",", ":")).encode()
     if HEADER.size + len(data) > slot:

@@ -118,7 +118,8 @@ def _compact(d):
 def write_status(path, status):
     """Save atomically; on a full disk into the reserved slot. Returns "file" or "reserve"."""
     status.seq += 1
-    return slots.save(path, status.to_dict(), status.seq, _compact)
+    where, status.seq = slots.save(path, status.to_dict(), "seq", _compact)
+    return where
 
 
 def status_stamp(path):

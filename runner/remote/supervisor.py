@@ -184,7 +184,11 @@ class Supervisor:
     def _final_sync(self):
         """The last sync after the training; whether it finished goes into the status, since only
         then may the machine (or its disk) go."""
-        errors = self._sync_all()
+        try:
+            errors = self._sync_all()
+        except Exception as e:  # noqa: BLE001 - recorded as not finished, never as done
+            errors = ["the sync itself failed: %s" % e]
+            self.status.sync_error = errors[0]
         with self._lock:
             self.status.final_sync_ok = not errors
 
@@ -291,6 +295,7 @@ class Supervisor:
             PATH=os.path.join(venv_dir, "bin") + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
             PYTHONUNBUFFERED="1",  # the log must stream, not arrive in 4 KB blocks
             TRAINRIG_RUN_ID=self.config.run_id,
+            TRAINRIG_RUN_DIR=L.dir,  # procs.RUN_DIR_MARK: how `down` finds what left the group
             TRAINRIG_DATASET_DIR=L.dataset,
             TRAINRIG_OUTPUT_DIR=L.outputs,
             TRAINRIG_LOGS_DIR=L.logs,
@@ -363,6 +368,7 @@ class Supervisor:
         L, c = self.layout, self.config
         # Inherited by every step: how `stop` recognises this run's processes (pids get reused).
         os.environ["TRAINRIG_RUN_ID"] = c.run_id
+        os.environ["TRAINRIG_RUN_DIR"] = L.dir  # procs.RUN_DIR_MARK, unique to this run on this machine
         signal.signal(signal.SIGTERM, lambda *_: self.request_stop("stopped"))
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         deadline = threading.Timer(c.max_runtime_s, self.request_stop, args=("timed_out",))
