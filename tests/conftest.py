@@ -12,7 +12,23 @@ from pathlib import Path
 
 import pytest
 
+from tests import leftovers
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_process():  # type: ignore[no-untyped-def]
+    """Fail a test that leaves a local server, a supervisor or a training running (this session's
+    only), after killing them so that the next test starts clean. Set up before the test's other
+    fixtures, so it looks after their teardown (popen_trainrig's clients are gone by then)."""
+    before = leftovers.running()
+    yield
+    left = leftovers.left_by_test(before)
+    if left:
+        leftovers.kill(left)
+        pytest.fail("the test left processes running (killed now):\n  " + "\n  ".join(sorted(map(str, left))),
+                    pytrace=False)
 
 
 @dataclass

@@ -11,6 +11,7 @@ forever.
 
 import json
 import os
+import select
 import struct
 import sys
 import time
@@ -67,9 +68,30 @@ def _send_status(out, status):
     out.flush()
 
 
+class _ReaderWatch:
+    """Tells when nobody reads `out` any more (the client was killed, its SSH channel closed):
+    without it a follower of a quiet training would only find out at the training's next line."""
+
+    def __init__(self, out):
+        self._poll = None
+        try:
+            fd = out.fileno()
+            self._poll = select.poll()
+            self._poll.register(fd, 0)  # POLLERR (a pipe's reader gone) and POLLHUP are always reported
+        except (AttributeError, OSError, ValueError):
+            pass  # not a pipe or socket (or no poll here): a write will tell, as before
+
+    def gone(self):
+        if self._poll is None:
+            return False
+        return any(ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, ev in self._poll.poll(0))
+
+
 def follow(run_dir, offsets, out, poll_s=POLL_S):
-    """`offsets`: (log, metrics, telemetry) offsets, None for a file not followed."""
+    """`offsets`: (log, metrics, telemetry) offsets, None for a file not followed. Returns the last
+    status, or None when the reader went away first."""
     L = RunLayout(run_dir)
+    reader = _ReaderWatch(out)
     files = [
         _File(kind, path, offset, kind == b"L")
         for kind, path, offset in zip(KINDS, (L.train_log, L.metrics, L.telemetry), offsets)
@@ -103,6 +125,8 @@ def follow(run_dir, offsets, out, poll_s=POLL_S):
         if finished:
             return status
         if not sent:
+            if reader.gone():
+                return None
             time.sleep(poll_s)
 
 

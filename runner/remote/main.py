@@ -14,7 +14,7 @@ import time
 
 from . import wire
 from .config import RunLayout, SupervisorConfig
-from .procs import alive, runs_for
+from .procs import alive, end_marked, runs_for
 from .status import read_status
 
 
@@ -143,12 +143,19 @@ def _kill_group(pid):
 
 def stop_run(run_dir, wait_s):
     """Ask the supervisor to stop the training (it syncs and records why), and wait for it; a
-    training left behind by a supervisor that died is killed too. True if something was stopped."""
+    training left behind by a supervisor that died is killed too, and so is every process the run
+    started that left its group (found by the run's mark). True if something was stopped."""
     L = RunLayout(run_dir)
     try:
         s = read_status(L.status)
     except (OSError, ValueError):
-        return False
+        s = None  # unreadable (a full disk, say): what still runs is found by its mark all the same
+    stopped = _stop_supervised(L, s, wait_s) if s is not None else False
+    # Last, once the supervisor is gone: it would otherwise still be syncing what they write.
+    return end_marked(L.dir) or stopped
+
+
+def _stop_supervised(L, s, wait_s):
     stopped = False
     if not s.done and s.supervisor_pid and alive(s.supervisor_pid):
         os.kill(s.supervisor_pid, signal.SIGTERM)

@@ -8,6 +8,7 @@ machine's would be across runs.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import getpass
 import json
 import os
@@ -16,7 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
 import asyncssh
 
@@ -28,6 +31,7 @@ from runner.remote.main import stop_run
 from runner.remote.procs import alive
 
 START_TIMEOUT_S = 20
+LOCK_TIMEOUT_S = 60  # a holder starts a server (at most START_TIMEOUT_S) or stops one
 
 
 def _is_our_server(pid: int, sandbox: Path) -> bool:
@@ -39,12 +43,61 @@ def _is_our_server(pid: int, sandbox: Path) -> bool:
         return alive(pid)
 
 
+def servers_of(sandbox: Path) -> list[int]:
+    """Every live local server of this sandbox, recorded or not (one started by a command whose
+    record was overwritten is still found)."""
+    want = [b"runner.targets.local_server", b"--sandbox", str(sandbox).encode()]
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if want[0] in args and want[1:] in (args[i:i + 2] for i in range(len(args) - 1)) and alive(int(name)):
+            found.append(int(name))
+    return found
+
+
+def _stop_servers(sandbox: Path) -> None:
+    pids = servers_of(sandbox)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + 2
+        while time.monotonic() < end and any(alive(p) for p in pids):
+            time.sleep(0.02)
+        pids = [p for p in pids if alive(p)]
+
+
 class LocalTarget:
     name = "local"
 
     def _paths(self, journal: Journal, run_id: str) -> tuple[Path, Path, Path, Path]:
         d = journal.dir(run_id)
         return d / "sandbox", d / "host_key", d / "client_key.pub", d / "server.json"
+
+    @asynccontextmanager
+    async def _server_lock(self, journal: Journal, run_id: str) -> AsyncIterator[None]:
+        """Held while the run's server is started or stopped: two commands reconnecting at once
+        start one server, and none starts while `down` stops it."""
+        d = journal.dir(run_id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(d / "server.lock", "w") as f:
+            end = time.monotonic() + LOCK_TIMEOUT_S
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > end:
+                        raise RemoteFailed(f"another trainrig command has been starting run {run_id}'s local "
+                                           f"SSH server for {LOCK_TIMEOUT_S} s; try again.") from None
+                    await asyncio.sleep(0.02)
+            yield  # the lock goes with the file's closing
 
     async def _start_server(self, record: RunRecord, journal: Journal) -> tuple[int, int]:
         sandbox, host_key, client_pub, ready = self._paths(journal, record.run_id)
@@ -95,31 +148,30 @@ class LocalTarget:
     async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
         assert record.machine is not None
         sandbox = self._paths(journal, record.run_id)[0]
-        if alive(record.local_server_pid) and _is_our_server(record.local_server_pid, sandbox):
-            return record.machine
-        # The server is gone (this computer restarted, or it was killed): start it again with the
-        # same keys; the training, detached from it, may well still be running.
-        port, pid = await self._start_server(record, journal)
-        record.local_server_pid = pid
-        record.machine = self._machine(record, journal, port, record.machine.host_keys[0])
-        journal.save(record)
+        async with self._server_lock(journal, record.run_id):
+            # What the journal says now, not what this command read earlier: another command may
+            # have started the server while this one waited for the lock.
+            now = journal.load(record.run_id)
+            if now.state in ("destroying", "destroyed") or now.machine is None:
+                raise RemoteFailed(f"run {record.run_id} is {now.state}: its local machine is gone.")
+            if not (alive(now.local_server_pid) and _is_our_server(now.local_server_pid, sandbox)):
+                # The server is gone (this computer restarted, or it was killed): start it again
+                # with the same keys; the training, detached from it, may well still be running.
+                port, now.local_server_pid = await self._start_server(now, journal)
+                now.machine = self._machine(now, journal, port, now.machine.host_keys[0])
+                journal.save(now)
+            record.local_server_pid, record.machine = now.local_server_pid, now.machine
         return record.machine
 
     async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
         sandbox = self._paths(journal, record.run_id)[0]
         if record.machine is not None:
             # Stop a training that still runs with the machine-side tool itself: this computer is
-            # the machine, and its SSH server may be the thing that is gone.
+            # the machine, and its SSH server may be the thing that is gone. It also ends what the
+            # training started that left its process group.
             await asyncio.to_thread(stop_run, record.machine.run_dir(record.run_id), 20.0)
-        pid = record.local_server_pid
-        if pid and alive(pid) and _is_our_server(pid, sandbox):
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not alive(pid):
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(sandbox, ignore_errors=True)
+        async with self._server_lock(journal, record.run_id):
+            # Every server of the sandbox, not only the recorded one.
+            await asyncio.to_thread(_stop_servers, sandbox)
+            shutil.rmtree(sandbox, ignore_errors=True)
         record.local_server_pid = None
-

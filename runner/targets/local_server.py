@@ -44,31 +44,73 @@ async def _pump_out(reader: asyncio.StreamReader, writer: asyncssh.SSHWriter) ->
         await writer.drain()
 
 
+async def _read_pipe(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    """A reader of our end of a child's output pipe, and the transport that closes it."""
+    reader = asyncio.StreamReader()
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", 0))
+    return reader, transport
+
+
+async def _end(child: asyncio.subprocess.Process) -> None:
+    """After the channel closed: what sshd does (the child's stdin ends, its output pipes lose their
+    reader: a follower sees that at once, an upload keeps its index), then, for a command that
+    carries on regardless, its group is ended (a detached supervisor is in a session of its own)."""
+    for sig, grace in ((None, GONE_GRACE_S), (signal.SIGTERM, GONE_GRACE_S), (signal.SIGKILL, None)):
+        if sig is not None:
+            try:
+                os.killpg(child.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+        try:
+            await asyncio.wait_for(child.wait(), grace)
+            return
+        except asyncio.TimeoutError:
+            pass
+
+
+GONE_GRACE_S = 5.0
+
+
 async def handle(process: asyncssh.SSHServerProcess, sandbox: str) -> None:
     if not process.command:
         process.stderr.write(b"trainrig's local machine runs commands only (no interactive shell)\n")
         process.exit(1)
         return
-    child = await asyncio.create_subprocess_exec(
-        "/bin/sh", "-c", process.command, cwd=sandbox,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    feeder = asyncio.ensure_future(_pump_in(process, child))
+    # Output pipes of our own (not asyncio's), so that their reading ends can be closed as sshd's are.
+    (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
     try:
-        # Exit only after both output pipes are drained: exiting on the child's exit alone can
-        # drop its last output.
-        await asyncio.gather(_pump_out(child.stdout, process.stdout), _pump_out(child.stderr, process.stderr))
-        code = await child.wait()
-        process.exit(code if code >= 0 else 128 - code)
-    except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
-        # The client went away: end what it started (a detached supervisor is in its own session).
-        try:
-            os.killpg(child.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        child = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", process.command, cwd=sandbox,
+            stdin=asyncio.subprocess.PIPE, stdout=out_w, stderr=err_w, start_new_session=True,
+        )
     finally:
-        feeder.cancel()
+        os.close(out_w)
+        os.close(err_w)
+    (out, out_t), (err, err_t) = await _read_pipe(out_r), await _read_pipe(err_r)
+    feeder = asyncio.ensure_future(_pump_in(process, child))
+    # Exit only after both output pipes are drained: exiting on the child's exit alone can drop its
+    # last output.
+    outputs = asyncio.ensure_future(asyncio.gather(_pump_out(out, process.stdout), _pump_out(err, process.stderr)))
+    # The channel closing (the client killed, or done with it): a follower of a quiet training
+    # would otherwise only notice at its next line, and stay until then.
+    closed = asyncio.ensure_future(process.channel.wait_closed())
+    try:
+        await asyncio.wait({outputs, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if outputs.done():
+            outputs.result()
+            code = await child.wait()
+            process.exit(code if code >= 0 else 128 - code)
+            return
+    except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
+        pass  # the client went away mid-write
+    finally:
+        for task in (feeder, outputs, closed):
+            task.cancel()
+    child.stdin.close()
+    out_t.close()
+    err_t.close()
+    await _end(child)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
