@@ -214,7 +214,10 @@ def resync(run_dir):
             sys.stdout = open(os.devnull, "w")
         s = run_resync(run_dir)
     finally:
-        sys.stdout.close()
+        try:
+            sys.stdout.close()
+        except OSError:
+            pass  # the log's last notes did not fit on the full disk: the reply says it all
         sys.stdout = saved
         os.close(lock)
     _reply(s.to_dict())

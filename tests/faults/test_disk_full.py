@@ -200,6 +200,7 @@ def test_training_that_succeeded_but_whose_final_sync_cannot_finish_is_no_succes
     # Without freeing space, download says the sync still cannot finish: exit 1, nothing half done.
     still = trainrig(*_printed_download(done, rid))
     assert still.code == 1, still.out + still.err
+    assert _printed_download(still, rid) == _printed_download(done, rid)  # and says how to go on
     assert not outputs.exists() or not any(outputs.iterdir())
 
     (home / "filler").unlink()
