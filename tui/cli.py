@@ -425,6 +425,9 @@ def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
         print(f"started   {s.started_at}" + (f"  ended {s.ended_at}" if s.ended_at else ""))
         if s.last_sync_at:
             print(f"synced    {s.last_sync_at}")
+        if s.final_sync_ok is False:
+            print(f"final sync NOT finished ({s.sync_error}): free space on the machine (or fix its bucket), then "
+                  f"`trainrig download {r.run_id}` finishes it")
         if s.warning:
             print(f"warning   {s.warning}")
     if rep.telemetry:
