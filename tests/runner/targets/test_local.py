@@ -182,7 +182,8 @@ def test_two_runs_at_once_do_not_disturb_each_other(popen_trainrig, tmp_path):
         out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
         assert out == "".join(f"{name} {i}\n" for i in range(10))
-    folders = sorted((tmp_path / "out").iterdir())
+    # By run, not by the UTC timestamp the names start with: either run may finish first.
+    folders = sorted((tmp_path / "out").iterdir(), key=lambda f: f.name.split("_", 1)[1])
     assert [f.name.split("_", 1)[1] for f in folders] == ["both_alpha", "both_beta"]
     assert [(f / "outputs" / "who.txt").read_text() for f in folders] == ["alpha", "beta"]
 
