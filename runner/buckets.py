@@ -11,6 +11,7 @@ from typing import Callable
 from infra.spec import RunSpec, is_bucket
 from runner.errors import BadInput, TrainrigError
 from runner.events import EventSink, Progress
+from runner.remote import wire
 from runner.remote.location import Location, parse_location
 from runner.remote.status import Status
 from runner.remote.stores import StoreError, open_store
@@ -56,9 +57,14 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
         for name in ("outputs", "logs"):
             with tempfile.TemporaryDirectory() as tmp:
                 index_path = str(Path(tmp) / "index.json")
+                # Into the folder of a download cut off earlier, files already whole are not fetched
+                # again (pull compares their checksums); a file that was arriving is fetched whole.
                 r = pull(open_store(where.child(name)), str(folder / name), index_path,
                          progress=lambda b, f, n=name: on_event(Progress(n, b, 0, f)))
-                results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, LocalIndex(index_path).tree_hash()))
+                wire.remove_partials(str(folder / name))  # what a killed download was writing
+                size = sum(e.size for e in wire.scan(str(folder / name)))
+                results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, LocalIndex(index_path).tree_hash(),
+                                              size, tuple(r.skipped)))
         status = stored_status(spec)
     except StoreError as e:
         raise _as_input_error(e, f"cannot download from {where}") from e

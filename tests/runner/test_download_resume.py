@@ -4,6 +4,7 @@ from where it stopped, and no half folder is left beside a new one."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -135,3 +136,51 @@ def test_a_download_cut_off_then_sent_elsewhere_leaves_no_half_folder(big_run, t
     assert done.returncode == 0, done.stderr
     assert list(first.iterdir()) == []
     assert_complete(only_folder(second), sources)
+
+
+def test_a_download_from_the_bucket_killed_mid_way_resumes_in_its_folder(bucket_servers, env, tmp_path, state_home):
+    """A run whose outputs are in its bucket (the machine gone): the same, through the bucket."""
+    from infra.spec import build_spec
+    from runner.journal import Journal, RunRecord
+    from runner.remote.location import parse_location
+    from runner.remote.status import Status
+    from runner.remote.stores import open_store
+    from runner.remote.sync import push
+    from tests.conftest import make_bucket
+
+    env.update(bucket_servers)
+    bucket = make_bucket("s3")
+    code = tmp_path / "fromb"
+    code.mkdir()
+    (code / "train.py").write_text("")
+    spec = build_spec(code=str(code), code_name=None, dataset_name="none", output_store=f"s3://{bucket}/runs")
+    left = tmp_path / "left"
+    (left / "outputs").mkdir(parents=True)
+    (left / "logs").mkdir()
+    for i in range(40):
+        (left / "outputs" / f"shard{i:02d}.bin").write_bytes(os.urandom(2 << 20))
+    (left / "logs" / "train.log").write_text("done\n")
+    (left / "status.json").write_text(json.dumps(Status(run_id=spec.run_id, phase="finished", outcome="succeeded",
+                                                        exit_code=0).to_dict()))
+    push(str(left), open_store(parse_location(f"s3://{bucket}/runs/{spec.run_id}")), None)
+    Journal(state_home).save(RunRecord(spec=spec, state="destroyed"))
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "tui.cli", "download", spec.run_id, "--outputs", str(out)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(out.iterdir()) and len(list(next(out.iterdir()).glob("outputs/shard*.bin"))) >= 5):
+        assert p.poll() is None and time.monotonic() < deadline, "the download ended before it could be cut off"
+        time.sleep(0.002)
+    p.kill()
+    p.communicate()
+    folder = only_folder(out)
+    have = sum(f.stat().st_size for f in (folder / "outputs").glob("shard*.bin"))
+    done = subprocess.run([sys.executable, "-m", "tui.cli", "download", spec.run_id, "--outputs", str(out)], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert only_folder(out) == folder
+    assert sorted(p.name for p in (folder / "outputs").iterdir()) == sorted(p.name for p in (left / "outputs").iterdir())
+    for f in (left / "outputs").iterdir():
+        assert (folder / "outputs" / f.name).read_bytes() == f.read_bytes()
+    outputs = manifest(folder)["outputs"]
+    assert outputs["bytes"] == 40 * (2 << 20) and outputs["bytes_sent"] == 40 * (2 << 20) - have
