@@ -65,7 +65,7 @@ async def check(record: RunRecord, machine: Callable[[], Awaitable[Machine]], di
     trained = record.state in ("started", "finished")
     if not trained or record.final_download:
         return
-    spec = record.effective_spec()
+    spec = record.spec  # not effective_spec(): a stack's own bucket is deleted with the stack
     if record.stack is not None:
         # A cloud machine powers itself off after its training; its outputs are in the stack's bucket
         # unless they went to the user's own (which `down` keeps).
