@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -468,7 +469,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # a failure trainrig did not foresee: one line, the traceback on demand
         if os.environ.get("TRAINRIG_DEBUG"):
             raise
-        console.say(f"error: unexpected {type(e).__name__}: {e} (TRAINRIG_DEBUG=1 shows where)")
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:  # this computer's, e.g. the state folder's
+            where = f" ({e.filename})" if e.filename else ""
+            console.say(f"error: this computer's disk is full{where}: free some space, then run the same command again.")
+        else:
+            console.say(f"error: unexpected {type(e).__name__}: {e} (TRAINRIG_DEBUG=1 shows where)")
         code = EXIT_FAILED
     except KeyboardInterrupt:
         run = console.run_id
