@@ -541,10 +541,18 @@ class Lifecycle:
             await self._resync_bucket_run(record, outputs_root)
             status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
         if status is None:
+            self._no_download(record.run_id, folder)
             raise BadInput(f"run {record.run_id} has synced nothing to {output_location(spec)} yet: `trainrig start` it first.")
         if not status.done:
             self.emit(Notice(f"the training is still running: downloading its last sync ({status.last_sync_at or 'none yet'})"))
         return self._downloaded(record.run_id, folder, status, outputs, logs)
+
+    def _no_download(self, run_id: str, folder: Path) -> None:
+        """There was nothing to download: no folder stays behind (an empty one would look like a run)."""
+        shutil.rmtree(folder, ignore_errors=True)
+        record = self.journal.load(run_id)
+        record.download_pending = ""
+        self.journal.save(record)
 
     def _downloaded(self, run_id: str, folder: Path, status: Status | None, outputs: transfer.TransferResult,
                     logs: transfer.TransferResult) -> Path:

@@ -172,7 +172,10 @@ async def _download(
                 raise await _fail(proc, f"downloading the {label}")
             dec.feed(data)
     finally:
-        index.save()  # an error or Ctrl-C: what came whole is known to the next attempt
+        try:
+            index.save()  # an error or Ctrl-C: what came whole is known to the next attempt
+        except OSError:
+            pass  # this computer's disk is full: the next attempt hashes what came whole instead
     proc.stdin.write_eof()
     await proc.wait()
     await asyncio.to_thread(wire.remove_partials, str(local_dest))  # of files no longer offered

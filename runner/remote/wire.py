@@ -319,7 +319,7 @@ class Decoder:
         if written != e.size:
             os.close(fd)
             os.unlink(tmp)
-            raise ProtocolError("%s changed while it was sent (%d of %d bytes); send it again" % (e.path, written, e.size))
+            raise ProtocolError("%s changed while it was sent (%d of %d bytes); send it again" % (shown(e.path), written, e.size))
         os.fchmod(fd, e.mode | 0o600)  # the exact mode, whatever the umask
         os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
         os.close(fd)
