@@ -58,17 +58,25 @@ def start_download(env: dict[str, str], outputs: Path) -> subprocess.Popen:
 
 
 def wait_mid_transfer(outputs: Path, proc: subprocess.Popen) -> None:
-    """Until the first file is whole and the second is arriving: then the download is mid-way."""
+    """Until a file is whole and another is well on its way: then the download is mid-way."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         folders = list(outputs.glob("*")) if outputs.is_dir() else []
         if folders:
-            part = folders[0] / "outputs" / "part1.bin.trainrig-part"
-            if (folders[0] / "outputs" / "part0.bin").exists() and part.exists() and part.stat().st_size > (8 << 20):
+            whole = list(folders[0].glob("outputs/part?.bin"))
+            parts = [p for p in folders[0].glob("outputs/part?.bin.trainrig-part") if _size(p) > (8 << 20)]
+            if whole and parts:
                 return
         assert proc.poll() is None, "the download ended before it could be cut off"
         time.sleep(0.002)
     raise AssertionError("the download never got mid-way")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # renamed into place meanwhile
+        return 0
 
 
 def on_disk(folder: Path) -> int:
