@@ -102,9 +102,9 @@ def test_run_whose_upload_loses_its_connection_destroys_and_says_run_again(train
         out, err = run.communicate(timeout=120)
         assert run.returncode == 1, (out, err)
         errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
-        assert len(errors) == 1 and f"`trainrig run {rid}`" in errors[0], err
+        assert len(errors) == 1 and f"`trainrig run {rid} --outputs {tmp_path / 'out'}`" in errors[0], err
         assert Journal(state_home).load(rid).state == "destroyed"  # `run` leaves nothing of a failed start
-        again = trainrig("run", rid, "--outputs", str(tmp_path / "out"))  # the retry, as printed
+        again = trainrig(*errors[0].split("`")[1].split()[1:])  # the retry, as printed
         assert again.code == 0, again.err
         assert (only_folder(tmp_path / "out") / "outputs" / "size.txt").read_text() == str(BIG)
     finally:
