@@ -151,7 +151,10 @@ def stop_run(run_dir, wait_s):
     except (OSError, ValueError):
         s = None  # unreadable (a full disk, say): what still runs is found by its mark all the same
     stopped = _stop_supervised(L, s, wait_s) if s is not None else False
-    # Last, once the supervisor is gone: it would otherwise still be syncing what they write.
+    # Last, once the supervisor is gone (it would still be syncing what they write), and never
+    # while a supervisor of a newer attempt runs: those processes are its own.
+    if _running(L):
+        return stopped
     return end_marked(L.dir) or stopped
 
 
@@ -165,6 +168,9 @@ def _stop_supervised(L, s, wait_s):
         if alive(s.supervisor_pid):
             _kill_group(s.supervisor_pid)
             _power_off_if_asked(L)  # the supervisor's own last step, which it never reached
+            end = time.monotonic() + 2  # a SIGKILL lands when the process next runs, not at once
+            while time.monotonic() < end and alive(s.supervisor_pid):
+                time.sleep(0.01)
         stopped = True
     for pid in {s.training_pid, s.step_pid} - {None}:
         if not s.done and alive(pid) and runs_for(pid, s.run_id):
