@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from runner.remote import venv
 from tests import leftovers
-from tests.conftest import make_code, record
+from tests.conftest import ROOT, make_code, record
 
 QUIET = """
 import time
@@ -123,6 +124,29 @@ def test_a_killed_clients_follower_on_the_machine_ends_within_seconds(client, tr
         assert _until(lambda: machine_side() == [], 3), machine_side()
     finally:
         _down(trainrig, rid)
+
+
+def test_a_follower_whose_reader_closed_its_pipe_ends_at_once(tmp_path):
+    """As under OpenSSH's sshd, which closes the command's pipes when its client is gone."""
+    from runner.remote.status import Status, write_status
+
+    run_dir = tmp_path / "run"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "logs" / "train.log").write_bytes(b"one line\n")
+    # A training under way, quiet, its supervisor alive (this process stands in for it).
+    write_status(str(run_dir / "status.json"), Status(run_id="quiet-none", phase="training", supervisor_pid=os.getpid()))
+    p = subprocess.Popen([sys.executable, "-c", "import sys; from runner.remote.main import main; main(sys.argv[1:])",
+                          "follow", str(run_dir), "0"], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        got = b""
+        while not got.endswith(b"one line\n"):  # the status, then the log: now it waits, quiet
+            got += os.read(p.stdout.fileno(), 1 << 16)
+        p.stdout.close()
+        p.wait(3)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def test_the_leak_check_finds_a_process_a_test_left():
