@@ -14,6 +14,7 @@ import pytest
 
 from runner.journal import Journal
 from tests.conftest import make_code, only_folder
+from tests.faults.observe import tree_bytes
 
 BIG = 96 << 20  # incompressible: takes the upload a while, so the fault lands in its middle
 
@@ -33,14 +34,7 @@ def _big_code(folder: Path) -> Path:
 
 def _arrived(sandbox: Path, rid: str) -> int:
     """Bytes of the code that reached the machine so far (any file name, finished or not)."""
-    total = 0
-    for root, _dirs, files in os.walk(sandbox / "runs" / rid / "code"):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
+    return tree_bytes(sandbox / "runs" / rid / "code")
 
 
 def _receivers(rid: str) -> list[int]:

@@ -22,6 +22,7 @@ import pytest
 from runner.journal import Journal
 from runner.remote.status import read_status
 from tests.conftest import make_code
+from tests.faults.observe import tree_bytes
 
 LINES = 12
 BIG = 24 << 20  # one incompressible file: gives uploads, the final sync and the download some length
@@ -88,17 +89,6 @@ def _make(tmp: Path, name: str, case: Case) -> tuple[Path, Path]:
     return code, data
 
 
-def _tree_bytes(folder: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
-
-
 def _wait(what: str, until: Callable[[], bool], client: subprocess.Popen, timeout: float = 90) -> None:
     end = time.monotonic() + timeout
     while not until():
@@ -141,9 +131,9 @@ class Run:
         if phase == "provisioning":
             return lambda: self.state() == "provisioning" and bool(self.server_pid())
         if phase == "code upload":
-            return lambda: _tree_bytes(self.run_dir / "code") > BIG // 2
+            return lambda: tree_bytes(self.run_dir / "code") > BIG // 2
         if phase == "dataset upload":
-            return lambda: _tree_bytes(self.run_dir / "dataset") > BIG // 2
+            return lambda: tree_bytes(self.run_dir / "dataset") > BIG // 2
         if phase == "install":
             return lambda: self.machine_phase() == "installing" and (self.run_dir / "logs" / "install.log").exists() \
                 and b"installing" in (self.run_dir / "logs" / "install.log").read_bytes()
@@ -152,7 +142,7 @@ class Run:
         if phase == "final sync":
             return lambda: self.machine_phase() == "syncing" and b"done" in _read(self.run_dir / "logs" / "train.log")
         if phase == "download":
-            return lambda: _tree_bytes(self.outputs) > BIG
+            return lambda: tree_bytes(self.outputs) > BIG
         if phase == "down":
             return lambda: self.state() == "destroying"
         raise AssertionError(phase)
