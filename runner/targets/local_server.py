@@ -84,6 +84,12 @@ async def handle(process: asyncssh.SSHServerProcess, sandbox: str) -> None:
             "/bin/sh", "-c", process.command, cwd=sandbox,
             stdin=asyncio.subprocess.PIPE, stdout=out_w, stderr=err_w, start_new_session=True,
         )
+    except OSError as e:  # the sandbox is gone (`down` ran meanwhile), say
+        os.close(out_r)
+        os.close(err_r)
+        process.stderr.write(f"trainrig's local machine cannot run the command: {e}\n".encode())
+        process.exit(127)
+        return
     finally:
         os.close(out_w)
         os.close(err_w)
