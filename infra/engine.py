@@ -68,10 +68,24 @@ def engine_env(state_dir: Path) -> dict[str, str]:
 def passphrase_file(state_dir: Path) -> Path:
     """Made once, readable by the owner alone; losing it loses the stacks' secrets (not the machines)."""
     path = state_dir / "pulumi-passphrase"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if path.exists():
+        return path
+    # Two first runs at once both find no file: each writes its own whole candidate, and a hard link
+    # (which fails if the name exists) publishes exactly one; the loser uses the winner's. The file
+    # never appears half written, as it could between an O_EXCL create and its write.
+    candidate = state_dir / f".pulumi-passphrase.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32))
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass  # another run published its passphrase first: that one is the project's
+    finally:
+        candidate.unlink(missing_ok=True)
     return path
 
 
