@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     acc = sub.add_parser("accelerators", help="the accelerator catalog: machines, memory, prices, places")
     acc.add_argument("--cloud", choices=("gcp", "aws"), help="only this cloud's")
     sub.add_parser("pulumi-env", help="print the exports that make plain `pulumi` see trainrig's stacks (eval it)")
+    from tui.doctor_cli import add_parser as add_doctor
+
+    add_doctor(sub)
     return p
 
 
@@ -193,6 +196,10 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         return EXIT_OK
     if a.cmd == "pulumi-env":
         return _pulumi_env()
+    if a.cmd == "doctor":
+        from tui.doctor_cli import doctor
+
+        return doctor(a, console)
 
     from infra.names import check_run_id
     from runner.lifecycle import Lifecycle
