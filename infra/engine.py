@@ -175,6 +175,11 @@ class Engine:
         except _NoStack:
             return  # never created, or already removed
         try:
+            # First the cloud's truth: what was deleted outside Pulumi (a reclaimed spot VM) leaves
+            # the state, and so do an interrupted `up`'s pending creates, which block a refresh run
+            # without a terminal; whatever those made carries the run's labels, and the sweep after
+            # the destroy (runner/leftovers.py) deletes it.
+            stack.refresh(on_output=self.on_output, color="never", clear_pending_creates=True)
             stack.destroy(on_output=self.on_output, color="never")
             if remove:
                 # The config file stays: the run can be provisioned again from it (`trainrig up RUN`).

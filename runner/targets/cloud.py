@@ -169,3 +169,21 @@ class CloudTarget:
         if not record.stack_created:
             return
         await asyncio.to_thread(_engine(journal, on_event).destroy, record.run_id)
+        await asyncio.to_thread(sweep, record, on_event)
+
+
+def sweep(record: RunRecord, on_event: EventSink) -> None:
+    """After the stack is destroyed: what still carries the run's label (made by an interrupted `up`
+    that the stack never recorded) is found in the run's place and deleted; raises if it cannot be,
+    so the run stays `destroying` and `trainrig down` tries again."""
+    from runner.leftovers import sweep_run
+
+    cloud = record.spec.cloud
+    assert cloud is not None
+
+    def told(d) -> None:  # type: ignore[no-untyped-def]
+        f = d.leftover
+        on_event(Notice(f"{f.cloud} {f.kind} {f.id} was left behind by run {f.run_id}, outside its stack: "
+                        + (f"could not delete it ({d.error})" if d.error else "deleted")))
+
+    sweep_run(record.spec.target, record.run_id, cloud.region, cloud.project, told)
