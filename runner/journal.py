@@ -36,6 +36,21 @@ def utc_now() -> str:
 
 
 @dataclass
+class Restart:
+    """One attempt that ended with its machine taken away (preempted, or gone), and what it cost."""
+
+    number: int  # 1 for the first restart
+    outcome: str  # the lost attempt's: preempted or lost
+    reason: str
+    started_at: str  # the lost attempt's provisioning
+    ended_at: str  # when trainrig saw it end
+    machine: str  # the lost machine's address
+    zone: str = ""
+    hourly_usd: float | None = None
+    cost_usd: float | None = None  # the lost attempt's machine time at its hourly price
+
+
+@dataclass
 class RunRecord:
     spec: RunSpec
     state: str = "provisioning"
@@ -53,6 +68,9 @@ class RunRecord:
     final_download: bool = False  # outputs downloaded after the training finished (not a mid-run copy)
     saved_seq: int = 0  # counts the saves: the newest of record.json and its reserved slot wins
     download_pending: str = ""  # the folder of a download begun and not completed: the next one resumes there
+    max_restarts: int = 0  # new machines a preempted (or vanished) one may be replaced by
+    restarts: list[Restart] = field(default_factory=list)
+    attempt_started_at: str = ""  # the current machine's provisioning ('' : the run's first)
 
     def effective_spec(self) -> RunSpec:
         """The spec as the machine uses it: a cloud run without --output-store syncs to its stack's bucket."""
@@ -79,6 +97,7 @@ class RunRecord:
         d["spec"] = RunSpec.from_dict(d["spec"])
         d["machine"] = Machine.from_dict(d["machine"]) if d.get("machine") else None
         d["stack"] = StackOutputs(**d["stack"]) if d.get("stack") else None
+        d["restarts"] = [Restart(**r) for r in d.get("restarts") or []]
         return cls(**d)
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 import asyncssh
 
 from infra.spec import RunSpec, is_bucket
-from runner import down_checks, ssh, tools, transfer
+from runner import down_checks, restarts, ssh, tools, transfer
 from runner.buckets import (
     check_run_buckets,
     copy_stored_object,
@@ -52,7 +52,7 @@ from runner.events import (
 )
 from runner.follow import Offsets, follow
 from runner.ignore import IgnoreRules
-from runner.journal import HOLDS_RESOURCES, Journal, RunRecord
+from runner.journal import HOLDS_RESOURCES, Journal, RunRecord, utc_now
 from runner.machine import Machine
 from runner.manifest import write_manifest
 from runner.metrics import parse_lines
@@ -109,8 +109,9 @@ class Lifecycle:
         return await get_target(record.spec.target).reattach(record, self.journal)
 
     # -- up -------------------------------------------------------------------------------------
-    async def up(self, spec: RunSpec) -> RunRecord:
+    async def up(self, spec: RunSpec, max_restarts: int | None = None) -> RunRecord:
         rid = spec.run_id
+        budget = restarts.max_restarts(spec, max_restarts)  # bad input: before anything is checked or made
         if spec.cloud is not None:
             from runner.cloud_checks import prepare
 
@@ -126,7 +127,7 @@ class Lifecycle:
                         f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
                         f"`trainrig down {rid}` destroys it first."
                     )
-            record = RunRecord(spec=spec)
+            record = RunRecord(spec=spec, max_restarts=budget)
             target = get_target(spec.target)
             self._phase(record, "provisioning", f"target {spec.target}")
             try:
@@ -145,7 +146,8 @@ class Lifecycle:
 
     # -- start ----------------------------------------------------------------------------------
     async def _upload_and_launch(
-        self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, follow_log: bool
+        self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, follow_log: bool,
+        restore: bool = False,
     ) -> tuple[Offsets, asyncssh.SSHClientProcess | None]:
         """Upload code and dataset, start the supervisor; with `follow_log`, the returned process
         already streams the run (log, metrics and telemetry of this attempt: one round trip less
@@ -173,12 +175,14 @@ class Lifecycle:
                 self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent{left_out}"))
         python = await self._tool_python(conn, record, machine)
         out = output_location(spec)
+        watch, metadata_url = restarts.preemption_watch(spec)
         config = SupervisorConfig(
             run_id=rid, venv_cache=machine.venv_cache, module=spec.entry.module, command=list(spec.entry.command),
             env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
             sync_interval_s=spec.sync_interval_s, shutdown_after=machine.shutdown_after,
             dataset_uri=spec.dataset if is_bucket(spec.dataset) else None, output_uri=str(out) if out else None,
-            training_python=machine.python,
+            training_python=machine.python, preemption_watch=watch, metadata_url=metadata_url,
+            restore_from_store=restore,
         )
         args = ["launch", run_dir] + (["follow"] if follow_log else [])
         # The tools were checked by the uploads above (same connection), so no retry is needed here.
@@ -261,7 +265,19 @@ class Lifecycle:
         proc: asyncssh.SSHClientProcess | None = None, machine: Machine | None = None,
     ) -> Status:
         """Stream the followed files from `offsets` until the run ends; reconnects when the
-        connection drops."""
+        connection drops, and carries a run whose machine was taken away onto a new one."""
+        while True:
+            status, offsets = await self._follow_attempt(record, offsets, conn, proc, machine)
+            if not restarts.restartable(self.journal.load(record.run_id), status):
+                self._remember_outcome(record.run_id, status)
+                return status
+            record, offsets = await self._restart(record, status, offsets)
+            conn = proc = machine = None
+
+    async def _follow_attempt(
+        self, record: RunRecord, offsets: Offsets, conn: asyncssh.SSHClientConnection | None,
+        proc: asyncssh.SSHClientProcess | None, machine: Machine | None,
+    ) -> tuple[Status, Offsets]:
         machine = machine or await self._machine(record)
         last_news = time.monotonic()
         shown = 0  # phases of the machine's status already reported
@@ -312,8 +328,56 @@ class Lifecycle:
                 self.emit(Notice(f"lost the connection ({e}); reconnecting, the training goes on"))
                 await asyncio.sleep(2)
         assert status is not None
-        self._remember_outcome(record.run_id, status)
-        return status
+        return status, offsets
+
+    # -- restarts after a preemption ------------------------------------------------------------
+    async def _restart(self, record: RunRecord, status: Status, offsets: Offsets) -> tuple[RunRecord, Offsets]:
+        """A new machine for a run whose machine was taken away: the old one is destroyed, a new one
+        provisioned (a fresh sandbox; a cloud run: the same zone, then the catalog's others), the code
+        and dataset sent again, and the training launched to resume from the store's outputs and logs.
+        Returns the record and where following goes on (never past the restored log's end)."""
+        rid = record.run_id
+        try:
+            lock = self.journal.lock(rid, "restart")
+            lock.__enter__()
+        except BadInput:  # another follower of this run is restarting it: follow its new machine
+            now = await self._restarted_elsewhere(record, offsets)
+            return now, _not_past(offsets, Offsets(now.log_offset, None, None))
+        try:
+            record = self.journal.load(rid)
+            lost = restarts.lost_attempt(record, status)
+            record.restarts.append(lost)
+            self.journal.save(record)
+            self.emit(Notice(f"run {rid}: its machine was {status.outcome} ({status.reason}); restart {lost.number} of "
+                             f"{record.max_restarts}: a new machine resumes from what {output_location(record.effective_spec())} holds"))
+            target = get_target(record.spec.target)
+            self._phase(record, "restarting", f"restart {lost.number}")
+            await target.destroy(record, self.journal, self.emit)
+            record.machine, record.attempt_started_at = None, utc_now()
+            reprovision = getattr(target, "reprovision", None)
+            self._phase(record, "provisioning", f"target {record.spec.target} (restart {lost.number})")
+            record.machine = await (reprovision or target.provision)(record, self.journal, self.emit)
+            record.state = "up"
+            self.journal.save(record)
+            machine = await self._machine(record)
+            async with ssh.connect(machine) as conn:
+                started, _ = await self._upload_and_launch(conn, record, machine, follow_log=False, restore=True)
+        except (OSError, asyncssh.Error) as e:
+            raise ConnectionLost(f"restarting run {rid} on a new machine", _why(e), f"trainrig logs {rid} -f") from e
+        finally:
+            lock.__exit__(None, None, None)
+        return record, _not_past(offsets, started)
+
+    async def _restarted_elsewhere(self, record: RunRecord, offsets: Offsets) -> RunRecord:
+        """Wait (as long as a cloud machine may take to come up) for the other command's restart."""
+        end = time.monotonic() + CLOUD_STOP_WAIT_S * 2
+        while time.monotonic() < end:
+            await asyncio.sleep(1)
+            now = self.journal.load(record.run_id)
+            # `record` was read before this attempt ended: a restart since, launched, is the other's.
+            if len(now.restarts) > len(record.restarts) and now.phases and now.phases[-1][0] == "started":
+                return now
+        raise ConnectionLost(f"waiting for run {record.run_id}'s restart", "it took too long", f"trainrig logs {record.run_id} -f")
 
     async def _ended_in_bucket(self, record: RunRecord, offsets: Offsets, on_event: EventSink) -> Status | None:
         """The run's outcome from its bucket if it has ended there, after showing the rest of its log
@@ -331,7 +395,7 @@ class Lifecycle:
 
     def _remember_outcome(self, run_id: str, status: Status) -> None:
         record = self.journal.load(run_id)
-        if record.state == "started" and status.done:
+        if record.state == "started" and status.done and not restarts.restartable(record, status):
             record.state, record.outcome, record.exit_code, record.reason = "finished", status.outcome, status.exit_code, status.reason
             self.journal.save(record)
 
@@ -600,9 +664,9 @@ class Lifecycle:
             self.journal.forget_secrets(run_id)  # only once recorded: a `down` again may need them
 
     # -- everything -----------------------------------------------------------------------------
-    async def run(self, spec: RunSpec, outputs_root: Path) -> RunResult:
+    async def run(self, spec: RunSpec, outputs_root: Path, max_restarts: int | None = None) -> RunResult:
         """up, start and follow, download, down. An interrupt (Ctrl-C) leaves the run going."""
-        record = await self.up(spec)
+        record = await self.up(spec, max_restarts)
         try:
             status = await self.start(record.run_id, follow_log=True)
         except TrainrigError as e:
@@ -712,6 +776,15 @@ class Lifecycle:
 def with_outputs(command: str, outputs_root: Path) -> str:
     """A hint that downloads: it names the outputs folder the user gave, so it works as printed."""
     return command + ("" if str(outputs_root) == "outputs" else f" --outputs {shlex.quote(str(outputs_root))}")
+
+
+def _not_past(shown: Offsets, started: Offsets) -> Offsets:
+    """Following goes on from what was shown, but never past where the restored files end: lines
+    the lost machine never synced are gone, and the new attempt's lines follow the restored ones."""
+    def low(a: int | None, b: int | None) -> int | None:
+        return None if a is None else min(a, b if b is not None else a)
+
+    return Offsets(low(shown.log, started.log), low(shown.metrics, started.metrics), low(shown.telemetry, started.telemetry))
 
 
 def _why(e: BaseException) -> str:

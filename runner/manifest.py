@@ -42,6 +42,10 @@ def write_manifest(
         "install_tail": s.install_tail,
         "machine": asdict(s.machine),
         "last_sync_at": s.last_sync_at,
+        # Machines taken away under the training and replaced (each lost attempt, with its cost).
+        "max_restarts": record.max_restarts,
+        "restarts": [asdict(r) for r in record.restarts],
+        "preemption": s.preemption,
         # bytes: the folder's size; bytes_sent: what this download carried (less when it resumed one cut off).
         "outputs": {"files": outputs.files_total, "bytes": outputs.bytes_total or outputs.bytes_sent,
                     "bytes_sent": outputs.bytes_sent, "tree_hash": outputs.tree_hash, "left_out": _left_out(outputs)},

@@ -57,7 +57,11 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     c.add_argument("--zone", help="gcp: the zone (default: gcloud's, else the catalog's first); aws: an availability zone")
     c.add_argument("--region", help="aws: the region (default: AWS_REGION / AWS_DEFAULT_REGION / the AWS config)")
     c.add_argument("--project", help="gcp: the project (default: GOOGLE_CLOUD_PROJECT / gcloud's)")
-    c.add_argument("--spot", action="store_true", help="a spot (preemptible) machine: cheaper, may be taken back")
+    c.add_argument("--spot", action="store_true", help="a spot (preemptible) machine: cheaper, may be taken back "
+                   "(then trainrig resumes the training on a new machine, see --max-restarts)")
+    p.add_argument("--max-restarts", type=int, metavar="N", help="bring up a new machine at most N times when the run's "
+                   "machine is preempted or vanishes, resuming from the last checkpoint synced to the store "
+                   "(default 3 with --spot, else 0; the local target needs --output-store)")
     c.add_argument("--disk-gb", type=int, help="boot disk size in GB (default 200)")
     c.add_argument("--ssh-from", help="CIDR allowed to SSH in (default: this computer's public address /32; "
                    "`anywhere` opens it to the internet)")
@@ -211,10 +215,10 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         for note in spec.notes:
             console.say(f"    {note}")
         if a.cmd == "up":
-            rec = asyncio.run(life.up(spec))
+            rec = asyncio.run(life.up(spec, a.max_restarts))
             console.say(f"run {rec.run_id} is up: `trainrig start {rec.run_id}` trains on it.")
             return EXIT_OK
-        result = asyncio.run(life.run(spec, Path(a.outputs)))
+        result = asyncio.run(life.run(spec, Path(a.outputs), a.max_restarts))
         code = _outcome_exit(result.status, console, again=f"trainrig run {spec.run_id}")
         if result.folder:
             console.say(f"==> outputs in {result.folder}")
@@ -393,6 +397,8 @@ def _dataset(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
 
 
 def _ls_row(r) -> dict:  # type: ignore[no-untyped-def]
+    from dataclasses import asdict
+
     from runner.cost import cost_so_far
 
     cost = cost_so_far(r)
@@ -400,13 +406,15 @@ def _ls_row(r) -> dict:  # type: ignore[no-untyped-def]
             "exit_code": r.exit_code, "created_at": r.created_at,
             "machine": r.machine.address if r.machine else None, "downloads": r.downloads,
             "hourly_usd": r.stack.hourly_price if r.stack else None,
-            "cost_usd_at_most": round(cost, 2) if cost is not None else None}
+            "cost_usd_at_most": round(cost, 2) if cost is not None else None,
+            "max_restarts": r.max_restarts, "restarts": [asdict(x) for x in r.restarts]}
 
 
 def _print_table(records) -> None:  # type: ignore[no-untyped-def]
-    rows = [("RUN", "TARGET", "STATE", "OUTCOME", "CREATED", "MACHINE")]
+    rows = [("RUN", "TARGET", "STATE", "OUTCOME", "RESTARTS", "CREATED", "MACHINE")]
     for r in records:
-        rows.append((r.run_id, r.spec.target, r.state, r.outcome or "-", r.created_at[:19], r.machine.address if r.machine and r.state != "destroyed" else "-"))
+        rows.append((r.run_id, r.spec.target, r.state, r.outcome or "-", f"{len(r.restarts)}/{r.max_restarts}",
+                     r.created_at[:19], r.machine.address if r.machine and r.state != "destroyed" else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -424,6 +432,12 @@ def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
         print(f"cost      ${r.stack.hourly_price:.2f}/hour" + (
             f"; at most ${cost:.2f} so far (the machine stops itself after the training; stopped, it bills "
             "its disk only)" if cost is not None else ""))
+    if r.max_restarts or r.restarts:
+        print(f"restarts  {len(r.restarts)} of at most {r.max_restarts}")
+        for x in r.restarts:
+            cost = f", ${x.cost_usd:.2f}" if x.cost_usd is not None else ""
+            print(f"  #{x.number}      {x.outcome} at {x.ended_at[:19]} on {x.machine or '-'}{f' ({x.zone})' if x.zone else ''}"
+                  f"{cost}: {x.reason}")
     if s:
         print(f"phase     {s.phase}" + (f"  outcome {s.outcome}" if s.outcome else ""))
         if s.reason:

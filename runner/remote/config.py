@@ -25,6 +25,12 @@ class SupervisorConfig:
     training_python: Optional[str] = None
     telemetry_interval_s: float = 5.0
     disk_warn_below_mb: Optional[float] = None  # None: telemetry.low_disk_mb's rule
+    # Spot runs (runner/remote/preemption.py): the cloud whose preemption notice to watch, and its
+    # metadata server's address (None: the cloud's own; tests give a local imitation).
+    preemption_watch: Optional[str] = None
+    metadata_url: Optional[str] = None
+    preemption_poll_s: float = 2.0
+    restore_from_store: bool = False  # a restarted run: outputs and logs come back from the store first
 
     def to_json(self):
         return json.dumps(asdict(self))

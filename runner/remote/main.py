@@ -77,16 +77,18 @@ def _running(L):
 def launch(run_dir, then_follow):
     """Start the supervisor (config on stdin); with `then_follow`, stream the run like `follow`
     right away, which saves the user a round trip before the first log line."""
-    from .supervisor import launch as start
+    from .supervisor import launch as start, restore_logs
 
     L = RunLayout(run_dir)
     running = _running(L)
     if running:
         _reply({"error": "already_running", "pid": running.supervisor_pid})
         return 3
+    config_text = sys.stdin.read()
+    restore_logs(run_dir, config_text)  # a restarted run: its logs from the store, before their sizes are read
     # This attempt's lines start where the files end now (an earlier attempt's stay before them).
     offsets = tuple(os.path.getsize(p) if os.path.exists(p) else 0 for p in (L.train_log, L.metrics, L.telemetry))
-    pid = start(run_dir, sys.stdin.read())
+    pid = start(run_dir, config_text)
     _reply({"pid": pid, "log_offset": offsets[0], "metrics_offset": offsets[1], "telemetry_offset": offsets[2]})
     if then_follow:
         from .follow import main as follow_main

@@ -7,8 +7,11 @@ from typing import List, Optional
 
 from . import slots
 
-PHASES = ("preparing", "pulling dataset", "installing", "training", "syncing", "finished")
-OUTCOMES = ("succeeded", "failed", "install_failed", "timed_out", "stopped", "lost")
+PHASES = ("preparing", "restoring", "pulling dataset", "installing", "training", "syncing", "finished")
+OUTCOMES = ("succeeded", "failed", "install_failed", "timed_out", "stopped", "lost", "preempted")
+# The machine was taken away under the training (a cloud's preemption notice), or vanished with it:
+# a run with restarts left goes on on a new machine from its last synced checkpoint.
+RESTARTABLE = ("preempted", "lost")
 
 
 def now_iso():
@@ -63,6 +66,8 @@ class Status:
     sync_error: str = ""
     warning: str = ""  # something that may soon end the training (a nearly full disk); '' when all is well
     venv_dir: str = ""  # the training's environment (TensorBoard runs from it)
+    preemption: str = ""  # the cloud's preemption notice as the metadata server gave it
+    restored_files: int = 0  # a restarted run: the files brought back from the store before training
     # The last sync of outputs and logs after the training: None until it ran, False if it did not
     # finish (a full disk, a failing bucket: sync_error says why), so nothing may be destroyed yet.
     final_sync_ok: Optional[bool] = None

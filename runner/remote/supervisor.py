@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 
-from . import facts, telemetry, venv
+from . import facts, preemption, telemetry, venv
 from .config import RunLayout, SupervisorConfig
 from .procs import alive
 from .status import Status, now_iso, read_status, reserve_status, write_status
@@ -38,7 +38,10 @@ class Supervisor:
         self._stores = {}
         self._lock = threading.RLock()  # re-entered when SIGTERM lands while saving
         self._child = None
-        self._stop_reason = None  # "stopped" or "timed_out"
+        self._stop_reason = None  # "stopped", "timed_out" or "preempted"
+        self._grace_s = config.stop_grace_s  # a preemption notice shortens it to what the cloud gives
+        self._watcher = preemption.watcher_for(config)
+        self._watch_stop = threading.Event()
         self._sync_stop = threading.Event()
         self._telemetry_stop = threading.Event()
         self._sampler = telemetry.Sampler(layout.dir)
@@ -85,10 +88,12 @@ class Supervisor:
             pass  # supervisor.log on a full disk: the status file still says what happens
 
     # -- stopping -------------------------------------------------------------------------------
-    def request_stop(self, reason):
+    def request_stop(self, reason, grace_s=None):
         """Called from the SIGTERM handler and the deadline timer: no I/O here, only signals."""
         if self._stop_reason is not None:
             return
+        if grace_s is not None:
+            self._grace_s = grace_s
         self._stop_reason = reason
         child = self._child
         if child is not None and child.poll() is None:
@@ -102,7 +107,7 @@ class Supervisor:
 
         def kill_later():
             try:
-                child.wait(self.config.stop_grace_s)
+                child.wait(self._grace_s)
             except subprocess.TimeoutExpired:
                 pass
             # Also whatever it started and left behind in its group.
@@ -155,6 +160,35 @@ class Supervisor:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    # -- preemption -----------------------------------------------------------------------------
+    def _watch_loop(self):
+        """Poll the metadata server; on the cloud's notice the training gets SIGTERM and what is
+        left of the grace (minus the final sync's share), so the helpers can save a last checkpoint."""
+        told = ""
+        while not self._watch_stop.wait(self.config.preemption_poll_s):
+            notice = self._watcher.check()
+            if self._watcher.error and self._watcher.error != told:
+                told = self._watcher.error
+                self.note("preemption watch: the metadata server did not answer (%s)" % told)
+            if notice is not None:
+                with self._lock:
+                    self.status.preemption = notice.detail
+                self.note("preemption notice (%s): stopping the training within %.0fs, then the final sync"
+                          % (notice.detail, notice.training_grace_s()))
+                self.request_stop("preempted", notice.training_grace_s())
+                self.save()
+                return
+
+    def _restore(self):
+        """A restarted run: the outputs synced by the lost machine come back first, so that
+        latest_checkpoint() finds the last one (the logs came back at launch: see restore_logs)."""
+        self.enter("restoring")
+        L = self.layout
+        result = pull(self._store("outputs"), L.outputs, os.path.join(L.dir, ".sync-outputs.json"))
+        with self._lock:
+            self.status.restored_files = result.files_copied
+        self.note("restored %d of %d output files from %s" % (result.files_copied, result.files_total, self.output))
 
     # -- syncing --------------------------------------------------------------------------------
     def _store(self, name):
@@ -350,7 +384,9 @@ class Supervisor:
     def _finish_outcome(self, reason_kind, rc):
         s = self.status
         s.exit_code = rc
-        if reason_kind == "timed_out":
+        if reason_kind == "preempted":
+            s.outcome, s.reason = "preempted", "the cloud took the machine back (%s): the training was stopped" % s.preemption
+        elif reason_kind == "timed_out":
             s.outcome, s.reason = "timed_out", "the max runtime of %ds was reached: the training was stopped" % self.config.max_runtime_s
         elif reason_kind == "stopped":
             s.outcome, s.reason = "stopped", "the training was stopped on request"
@@ -381,10 +417,14 @@ class Supervisor:
             subprocess.call(["sudo", "-n", "shutdown", "-h", "+%d" % minutes], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sync = threading.Thread(target=self._sync_loop, daemon=True)
         sampler = threading.Thread(target=self._telemetry_loop, daemon=True)
+        if self._watcher is not None:
+            threading.Thread(target=self._watch_loop, daemon=True).start()
         try:
             self.enter("preparing")
             L.make()
             sampler.start()
+            if c.restore_from_store:
+                self._restore()
             self.status.machine = facts.collect()
             for folder, attr in ((L.code, "code_hash"), (L.dataset, "dataset_hash")):
                 index = Index(L.index(folder))
@@ -420,6 +460,7 @@ class Supervisor:
     def _finally(self, deadline, sync, sampler):
         """Each last step on its own: a full disk failing one must not skip the shutdown."""
         deadline.cancel()
+        self._watch_stop.set()
         self._sync_stop.set()
         self._telemetry_stop.set()
         if sync.is_alive():
@@ -488,6 +529,25 @@ def launch(run_dir, config_text):
     if not got:
         raise RuntimeError("the supervisor did not start; see %s" % L.supervisor_log)
     return int(got)
+
+
+def restore_logs(run_dir, config_text):
+    """A restarted run's logs from its store, before the launch reply gives their sizes: the new
+    attempt appends to them, and a follower goes on from where it was (no line lost or repeated)."""
+    config = SupervisorConfig.from_json(config_text)
+    if not config.restore_from_store:
+        return
+    L = RunLayout(run_dir)
+    L.make()
+    output = parse_location(config.output_uri) if config.output_uri else Location("file", "", L.store)
+    pull(open_store(output.child("logs")), L.logs, os.path.join(L.dir, ".sync-logs.json"))
+    try:
+        with open(L.train_log, "rb+") as f:
+            size = f.seek(0, 2)
+            if size and f.seek(size - 1) >= 0 and f.read(1) != b"\n":
+                f.write(b"\n")  # a line the lost machine cut off stays apart from the next one
+    except FileNotFoundError:
+        pass
 
 
 def _print_exc():

@@ -1,0 +1,63 @@
+"""Spot runs that survive preemption: which runs restart, on what, and the record of each restart.
+
+A run with restarts left whose machine is taken away (the supervisor saw the cloud's preemption
+notice: outcome `preempted`) or vanished with its supervisor (outcome `lost`) goes on on a new
+machine, from the last checkpoint synced to its output store (runner/lifecycle.py `_restart`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from infra.spec import RunSpec
+from runner.cost import attempt_cost, attempt_start
+from runner.errors import BadInput
+from runner.journal import Restart, RunRecord, utc_now
+from runner.remote.status import RESTARTABLE, Status
+
+DEFAULT_SPOT_RESTARTS = 3
+# The local target has no metadata server: a test points its supervisor at a local imitation
+# ("gcp=http://127.0.0.1:PORT/computeMetadata/v1/"); cloud runs always watch their cloud's own.
+METADATA_ENV = "TRAINRIG_METADATA_URL"
+
+
+def max_restarts(spec: RunSpec, given: int | None) -> int:
+    """The run's restart budget: --max-restarts, else 3 for a spot machine, 0 otherwise."""
+    spot = spec.cloud is not None and spec.cloud.spot
+    if given is None:
+        return DEFAULT_SPOT_RESTARTS if spot else 0
+    if given < 0:
+        raise BadInput(f"--max-restarts {given} is negative: give 0 (never restart) or more.")
+    if given and spec.target == "ssh":
+        raise BadInput("--max-restarts needs a machine trainrig can bring up again: use --target local, gcp or aws.")
+    if given and spec.target == "local" and not spec.output_store:
+        raise BadInput("--max-restarts on the local target needs --output-store gs://... or s3://...: "
+                       "the outputs must outlive the machine to resume from them.")
+    return given
+
+
+def preemption_watch(spec: RunSpec) -> tuple[str | None, str | None]:
+    """(cloud whose notice the supervisor watches, its metadata server's address or None)."""
+    if spec.target in ("gcp", "aws"):
+        return spec.target, None
+    given = os.environ.get(METADATA_ENV, "")
+    cloud, sep, url = given.partition("=")
+    if sep and cloud in ("gcp", "aws") and spec.target == "local":
+        return cloud, url
+    return None, None
+
+
+def restartable(record: RunRecord, status: Status | None) -> bool:
+    return (status is not None and status.done and status.outcome in RESTARTABLE
+            and len(record.restarts) < record.max_restarts)
+
+
+def lost_attempt(record: RunRecord, status: Status) -> Restart:
+    """The attempt that just ended, for the record: its machine, zone and cost."""
+    cloud = record.spec.cloud
+    return Restart(
+        number=len(record.restarts) + 1, outcome=status.outcome or "lost", reason=status.reason,
+        started_at=attempt_start(record) or "", ended_at=utc_now(),
+        machine=record.machine.address if record.machine else "", zone=(cloud.zone or cloud.region or "") if cloud else "",
+        hourly_usd=record.stack.hourly_price if record.stack else None, cost_usd=attempt_cost(record),
+    )
