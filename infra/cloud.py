@@ -8,7 +8,12 @@ from infra.errors import BadInput
 
 CLOUD_TARGETS = ("gcp", "aws")
 DEFAULT_DISK_GB = 200
-MIN_DISK_GB = 50  # the Deep Learning images alone take ~40-50 GB
+# The smallest boot disk each cloud's image takes. GCP: a Deep Learning VM image needs a 50 GB disk
+# (https://cloud.google.com/deep-learning-vm/docs/images; Compute Engine refuses a disk smaller than its
+# image). AWS: the root volume may not be smaller than the AMI's snapshot, and the DLAMI release notes
+# recommend 100 GB (https://docs.aws.amazon.com/dlami/latest/devguide/launch.html); the component also
+# checks the snapshot of the AMI it finds. TPU VMs bring their own disk (no minimum asked here).
+MIN_DISK_GB = {"gcp": 50, "aws": 100}
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,12 @@ def check_cloud_buckets(target: str, dataset: str | None, output_store: str | No
             )
 
 
+def check_disk(target: str, disk_gb: int) -> None:
+    least = MIN_DISK_GB[target]
+    if disk_gb < least:
+        raise BadInput(f"--disk-gb {disk_gb} is too small for {target}'s Deep Learning image: give at least {least}.")
+
+
 @dataclass(frozen=True)
 class CloudOptions:
     """The cloud options as the user gave them (None: not given)."""
@@ -103,8 +114,7 @@ def build_cloud(target: str, options: CloudOptions) -> CloudSpec:
             raise BadInput("--project is for --target gcp; an aws run is placed by --region.")
         region = region or aws_region()
     offer = catalog.resolve(target, accelerator, zone=zone, region=region, spot=spot)
-    if disk_gb < MIN_DISK_GB:
-        raise BadInput(f"--disk-gb {disk_gb} is too small for a Deep Learning image: give at least {MIN_DISK_GB}.")
+    check_disk(target, disk_gb)
     return CloudSpec(
         accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region, project=project,
         spot=spot, disk_gb=disk_gb, ssh_from=parse_ssh_from(ssh_from) if ssh_from else "", image=options.image,

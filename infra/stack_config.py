@@ -1,7 +1,9 @@
 """A cloud run's stack config, stacks/Pulumi.<run id>.yaml: the run spec under the `trainrig:`
 namespace (plus the providers' own `gcp:` / `aws:` keys), written by trainrig and read back by it and
 by the Pulumi program. One source of truth: switching a run between clouds is an edit of
-`trainrig:target` (and `trainrig:accelerator` when the other cloud spells it differently).
+`trainrig:target` (and `trainrig:accelerator` when the other cloud spells it differently). An image
+override is kept under its cloud's key (`trainrig:gcpImage`, a Deep Learning VM family;
+`trainrig:awsImage`, an AMI name pattern), so after a switch the other cloud's image is never used.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def to_config(spec: RunSpec, keys: MachineKeys) -> dict[str, object]:
     optional: dict[str, object | None] = {
         "module": spec.entry.module, "command": list(spec.entry.command) or None, "dataset": spec.dataset,
         "env": dict(spec.env) or None, "installScript": spec.install_script, "outputStore": spec.output_store,
-        "image": cloud.image, "anyZone": True if cloud.any_zone else None,
+        image_key(spec.target): cloud.image, "anyZone": True if cloud.any_zone else None,
     }
     values.update({k: v for k, v in optional.items() if v is not None})
     out: dict[str, object] = {f"{NS}:{k}": v for k, v in values.items()}
@@ -63,6 +65,14 @@ def to_config(spec: RunSpec, keys: MachineKeys) -> dict[str, object]:
         if cloud.zone:
             out[f"{NS}:availabilityZone"] = cloud.zone
     return {k: v for k, v in out.items() if v is not None}
+
+
+def image_key(target: str) -> str:
+    """The config key (without namespace) of a cloud's image override: a GCP family is no AMI name."""
+    return f"{target}Image"
+
+
+LEGACY_IMAGE = f"{NS}:image"  # one key for both clouds, before the switch-safe keys
 
 
 def _coerce(name: str, value: object) -> object:
@@ -93,6 +103,9 @@ def from_config(get: Callable[[str], object | None]) -> tuple[RunSpec, MachineKe
     target = str(value(f"{NS}:target", True))
     if target not in CLOUD_TARGETS:
         raise BadInput(f"trainrig:target is {target!r} in the stack config: a stack is for gcp or aws.")
+    if get(LEGACY_IMAGE) is not None:
+        raise BadInput(f"the stack config's {LEGACY_IMAGE} names no cloud: rename it to {NS}:{image_key(target)} "
+                       f"(the {target} image) or remove it.")
     accelerator, _, count = str(value(f"{NS}:accelerator", True)).partition(":")
     if target == "gcp":
         zone, region, project = value("gcp:zone"), value("gcp:region"), value("gcp:project")
@@ -101,7 +114,7 @@ def from_config(get: Callable[[str], object | None]) -> tuple[RunSpec, MachineKe
     cloud = CloudSpec(
         accelerator=accelerator, count=int(count) if count else 1, zone=_opt(zone), region=_opt(region),
         project=_opt(project), spot=bool(value(f"{NS}:spot")), disk_gb=int(value(f"{NS}:diskGb", True)),  # type: ignore[arg-type]
-        ssh_from=str(value(f"{NS}:sshFrom", True)), image=_opt(value(f"{NS}:image")),
+        ssh_from=str(value(f"{NS}:sshFrom", True)), image=_opt(value(f"{NS}:{image_key(target)}")),
         any_zone=bool(value(f"{NS}:anyZone")),
     )
     command = value(f"{NS}:command") or []
@@ -180,7 +193,7 @@ def spec_from_stack(stacks_dir: Path, run_id: str, home: Path) -> RunSpec:
     from dataclasses import replace
 
     from infra import catalog
-    from infra.cloud import check_cloud_buckets, parse_ssh_from
+    from infra.cloud import check_cloud_buckets, check_disk, parse_ssh_from
 
     spec, keys = read(stacks_dir, run_id)
     writer = Path(keys.host_key_file).resolve().parents[2]  # <home>/runs/<run>/host_key
@@ -192,6 +205,7 @@ def spec_from_stack(stacks_dir: Path, run_id: str, home: Path) -> RunSpec:
     if not Path(spec.code_path).is_dir():
         raise BadInput(f"the stack config's trainrig:codePath {spec.code_path} is not a folder: fix it in {config_path(stacks_dir, run_id)}.")
     check_cloud_buckets(spec.target, spec.dataset, spec.output_store)
+    check_disk(spec.target, cloud.disk_gb)  # a run switched from gcp may hold a disk too small for aws
     offer = catalog.resolve(spec.target, cloud.accelerator_text, zone=cloud.zone, region=cloud.region, spot=cloud.spot)
     cloud = replace(cloud, accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region,
                     ssh_from=parse_ssh_from(cloud.ssh_from) if cloud.ssh_from else "")

@@ -8,12 +8,18 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.aws_network import run_network
 from infra.components.boot_script import aws_cloud_config
 from infra.components.machine import MachineComponent
+from infra.errors import BadInput
 from infra.stack_inputs import StackInputs
 
 AMI_OWNER = "amazon"
 AMI_SSH_USER = "ubuntu"  # the Ubuntu Deep Learning AMIs log in as ubuntu
+# EC2 accepts only these characters in a security group's and a rule's description (an apostrophe
+# fails the whole `pulumi up`): terraform-provider-aws issue 18874, and the EC2 API reference,
+# CreateSecurityGroup GroupDescription / IpRange Description.
+SSH_RULE_DESCRIPTION = "SSH from the user address only"
 _OBJECT_WRITE_ACTIONS = [
     "s3:GetObject",
     "s3:PutObject",
@@ -114,10 +120,21 @@ def _ssh_ingress(cidr: str) -> aws.ec2.SecurityGroupIngressArgs:
         protocol="tcp",
         from_port=22,
         to_port=22,
-        description="SSH from the user's address",
+        description=SSH_RULE_DESCRIPTION,
         cidr_blocks=None if ipv6 else [cidr],
         ipv6_cidr_blocks=[cidr] if ipv6 else None,
     )
+
+
+def root_volume_gb(ami: aws.ec2.GetAmiResult, asked_gb: int) -> int:
+    """The root volume's size: the asked one, unless the image's own snapshot is larger, which EC2
+    refuses ("volume size is smaller than the snapshot"): then one sentence before any instance."""
+    root = next((m for m in ami.block_device_mappings or [] if m.device_name == ami.root_device_name), None)
+    snapshot_gb = int((root.ebs or {}).get("volume_size") or 0) if root else 0
+    if snapshot_gb > asked_gb:
+        raise BadInput(f"the image {ami.name} needs a disk of at least {snapshot_gb} GB, not {asked_gb}: "
+                       f"give --disk-gb {snapshot_gb} or more.")
+    return asked_gb
 
 
 def _market(spot: bool) -> tuple[aws.ec2.InstanceInstanceMarketOptionsArgs | None, str]:
@@ -151,6 +168,7 @@ class AwsGpuMachine(MachineComponent):
             region=region,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
+        net = run_network(base, inputs, self)
         key = aws.ec2.KeyPair(
             base,
             public_key=inputs.ssh_public_key.strip(),
@@ -160,7 +178,8 @@ class AwsGpuMachine(MachineComponent):
         )
         group = aws.ec2.SecurityGroup(
             base,
-            description=f"trainrig run {inputs.run_id}: SSH from the user's address only",
+            description=f"trainrig run {inputs.run_id}: {SSH_RULE_DESCRIPTION}",
+            vpc_id=net.vpc.id,
             region=region,
             ingress=[_ssh_ingress(inputs.ssh_from)],
             # Open egress: pip, the dataset and output buckets, the AMI's package mirrors.
@@ -198,14 +217,14 @@ class AwsGpuMachine(MachineComponent):
             base,
             ami=ami.id,
             instance_type=offer.machine_type,
-            availability_zone=offer.zone,
             region=region,
             key_name=key.key_name,
+            subnet_id=net.subnet.id,  # the run's own subnet fixes the zone; no default VPC needed
             vpc_security_group_ids=[group.id],
-            associate_public_ip_address=True,
+            associate_public_ip_address=True,  # asked for: the run's subnet gives none by default
             iam_instance_profile=profile.name,
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                volume_size=inputs.disk_gb,
+                volume_size=ami.apply(lambda image: root_volume_gb(image, inputs.disk_gb)),
                 volume_type="gp3",
                 encrypted=True,
                 delete_on_termination=True,
@@ -222,10 +241,12 @@ class AwsGpuMachine(MachineComponent):
             user_data=pulumi.Output.secret(aws_cloud_config(inputs.host_key, inputs.failsafe_minutes, region)),
             tags={**labels, "Name": base},
             volume_tags=labels,
-            # The runner starts pulling the dataset as soon as it logs in: the rights must be there.
+            # The runner starts pulling the dataset as soon as it logs in: the rights must be there;
+            # the boot needs the route out (cloud-init's packages). Destroyed first, before the network.
             # The AMI lookup finds the newest image at every `pulumi up`; a newer one must not
             # replace a machine that is training.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[rights], ignore_changes=["ami"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[rights, net.route],
+                                        ignore_changes=["ami"]),
         )
 
         self._publish(instance.public_ip, AMI_SSH_USER, inputs, self.output_bucket)

@@ -37,6 +37,21 @@ def _write_file(path: str, text: str, mode: str) -> str:
     )
 
 
+# Ubuntu's python3 makes no venv without python3-venv, and the runner makes the tool venv as soon as it
+# logs in. Installed before the run's host key is (GCP: earlier in the script; AWS: bootcmd runs before
+# cloud-init's ssh module), so a login that passes the key check finds it. A failure is reported, not
+# fatal: the host key and the failsafe must still be set. The lock timeout waits out the image's own
+# unattended upgrades at first boot.
+INSTALL_VENV = (
+    "if command -v apt-get >/dev/null && ! dpkg -s python3-venv >/dev/null 2>&1; then\n"
+    "  export DEBIAN_FRONTEND=noninteractive\n"
+    "  apt-get -o DPkg::Lock::Timeout=300 install -y python3-venv"
+    " || { apt-get -o DPkg::Lock::Timeout=300 update && apt-get -o DPkg::Lock::Timeout=300 install -y python3-venv; }"
+    " || echo 'trainrig: python3-venv could not be installed' >&2\n"
+    "fi\n"
+)
+
+
 def gcp_startup_script(host_key: HostKey, failsafe_minutes: int) -> str:
     """The `startup-script` metadata of a GCP GPU or TPU VM (runs as root at every boot)."""
     _check_ed25519(host_key)
@@ -47,6 +62,7 @@ def gcp_startup_script(host_key: HostKey, failsafe_minutes: int) -> str:
             "set -euo pipefail\n",
             # First, so that nothing failing below can leave the machine running.
             f"shutdown -h +{int(failsafe_minutes)}\n",
+            INSTALL_VENV,
             _write_file(f"{_KEY_DIR}/ssh_host_ed25519_key", host_key.private_openssh, "0600"),
             _write_file(f"{_KEY_DIR}/ssh_host_ed25519_key.pub", host_key.public_openssh, "0644"),
             f"if ! grep -qs '^set_host_keys' {_GUEST_AGENT_CONFIG}; then\n",
@@ -68,6 +84,7 @@ def aws_cloud_config(host_key: HostKey, failsafe_minutes: int, region: str | Non
         },
         # A list runs without a shell, so nothing in it is interpreted.
         "runcmd": [["shutdown", "-h", f"+{int(failsafe_minutes)}"]],
+        "bootcmd": [["sh", "-c", INSTALL_VENV]],
     }
     if region:
         # boto3 does not read the instance's region from its metadata: the bucket clients on the

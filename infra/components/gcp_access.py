@@ -11,6 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.boot_script import gcp_startup_script
+from infra.components.gcp_network import run_network
 from infra.stack_inputs import StackInputs
 
 # Rights are granted on the buckets alone; the broad scope only lets IAM be the one that decides.
@@ -24,8 +25,36 @@ def base_name(inputs: StackInputs) -> str:
 
 
 def bucket_logical_name(base: str) -> str:
-    """GCS refuses bucket names that contain "google" (a run named after google-bert would fail at `up`)."""
-    return base.replace("google", "g00gle")
+    """The output bucket's name before Pulumi's suffix. GCS refuses names that start with "goog" or
+    contain "google" or a close misspelling of it ("g00gle" is its own example of one), without
+    publishing the list (https://cloud.google.com/storage/docs/buckets#naming); so a run whose name
+    comes anywhere near it gets a neutral name (its labels still name the run)."""
+    if looks_like_google(base):
+        return f"trainrig-r{hashlib.sha256(base.encode()).hexdigest()[:12]}"
+    return base
+
+
+# Digits and letters that read like the letters of "google" (g00gle, goog1e, gooq1e).
+_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "i": "l", "3": "e", "9": "g", "q": "g", "6": "g"})
+
+
+def looks_like_google(name: str) -> bool:
+    """Whether `name`, with look-alike characters read as letters, holds something within two edits
+    of "google" (a wider net than GCS casts: a false alarm only costs the run a neutral bucket name)."""
+    text = name.lower().translate(_LOOKALIKES)
+    if text.startswith("goog"):
+        return True
+    return any(_distance(text[i:i + n], "google") <= 2 for n in range(4, 9) for i in range(len(text) - n + 1))
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 def network_tag(inputs: StackInputs) -> str:
@@ -65,6 +94,8 @@ class GcpAccess(pulumi.ComponentResource):
     """Firewall, output bucket and service account of one run (shared by the GPU VM and the TPU VM)."""
 
     network_tag: str
+    network: pulumi.Output[str]
+    subnetwork: pulumi.Output[str]
     service_account_email: pulumi.Output[str]
     output_bucket: pulumi.Output[str]
 
@@ -73,16 +104,18 @@ class GcpAccess(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         base = base_name(inputs)
         self.network_tag = network_tag(inputs)
+        net = run_network(base, inputs, child)
+        self.network, self.subnetwork = net.network.id, net.subnetwork.id
 
         gcp.compute.Firewall(
             f"{base}-ssh",
-            network="default",
+            network=self.network,
             project=inputs.project,
             direction="INGRESS",
             allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=["22"])],
             source_ranges=[inputs.ssh_from],
             target_tags=[self.network_tag],
-            description=f"trainrig run {inputs.run_id}: SSH from the user's address only",
+            description=f"trainrig run {inputs.run_id}: SSH from the user address only",
             opts=child,
         )
 
@@ -105,6 +138,10 @@ class GcpAccess(pulumi.ComponentResource):
                 uniform_bucket_level_access=True,
                 public_access_prevention="enforced",
                 force_destroy=True,  # the outputs are downloaded before the stack is destroyed
+                # Soft delete (on by default, 7 days) would bill every checkpoint the minutely sync
+                # overwrites for a week; 0 turns it off for this bucket alone.
+                # https://cloud.google.com/storage/docs/soft-delete#retention-duration
+                soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0),
                 labels=inputs.labels,
                 opts=child,
             )
@@ -131,6 +168,8 @@ class GcpAccess(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "network_tag": self.network_tag,
+                "network": self.network,
+                "subnetwork": self.subnetwork,
                 "service_account_email": self.service_account_email,
                 "output_bucket": self.output_bucket,
             }

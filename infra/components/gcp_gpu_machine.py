@@ -17,6 +17,17 @@ def image_path(inputs: StackInputs) -> str:
     return f"projects/{DLVM_IMAGE_PROJECT}/global/images/family/{family}"
 
 
+# Machine series whose VMs must use gVNIC (Google Virtual NIC): A3 (H100) and newer GPU series take
+# no VirtIO-Net NIC. https://cloud.google.com/compute/docs/networking/using-gvnic and
+# https://cloud.google.com/compute/docs/accelerator-optimized-machines#a3-vms (Deep Learning VM
+# images carry the GVNIC guest OS feature). Older series (n1, g2, a2) keep the default VirtIO NIC.
+GVNIC_SERIES = ("a3", "a4")
+
+
+def nic_type(machine_type: str) -> str | None:
+    return "GVNIC" if machine_type.split("-", 1)[0] in GVNIC_SERIES else None
+
+
 # The cloud-side limit counts from provisioning and cannot be re-armed by the machine, so it leaves
 # room for a `trainrig start` some hours after `up` (the in-machine failsafe is re-armed at start).
 CLOUD_LIMIT_EXTRA_MIN = 5 * 60
@@ -78,7 +89,9 @@ class GcpGpuMachine(MachineComponent):
             ),
             network_interfaces=[
                 gcp.compute.InstanceNetworkInterfaceArgs(
-                    network="default",
+                    network=access.network,  # the run's own network: its only way in is the SSH rule
+                    subnetwork=access.subnetwork,
+                    nic_type=nic_type(offer.machine_type),
                     access_configs=[gcp.compute.InstanceNetworkInterfaceAccessConfigArgs()],  # ephemeral IP
                 )
             ],

@@ -30,7 +30,9 @@ class GcpTpuMachine(MachineComponent):
             project=inputs.project,
             accelerator_type=offer.machine_type,
             runtime_version=offer.tpu_runtime,
-            network_config=gcp.tpu.V2VmNetworkConfigArgs(network="default", enable_external_ips=True),
+            # The run's own network (see gcp_network.py): the project's default one lets SSH in from anywhere.
+            network_config=gcp.tpu.V2VmNetworkConfigArgs(network=access.network, subnetwork=access.subnetwork,
+                                                         enable_external_ips=True),
             scheduling_config=gcp.tpu.V2VmSchedulingConfigArgs(spot=True) if inputs.spot else None,
             service_account=gcp.tpu.V2VmServiceAccountArgs(
                 email=access.service_account_email,
@@ -43,7 +45,6 @@ class GcpTpuMachine(MachineComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
         )
 
-        # Worker 0 is the host trainrig drives (a single-host slice has only that one).
         # Worker 0 is the host trainrig drives (a single-host slice has only that one).
         address = vm.network_endpoints.apply(lambda ends: ends[0].access_configs[0].external_ip)
         self._publish(address, inputs.ssh_user, inputs, access.output_bucket)

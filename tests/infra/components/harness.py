@@ -4,6 +4,7 @@ name, id and inputs (secrets still marked), and the machine's outputs."""
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,8 @@ ROOT_DIR = Path(__file__).resolve().parents[3]
 MACHINE_OUTPUTS = ("address", "ssh_user", "host_key", "output_bucket", "hourly_price")
 GCP_VM_IP, TPU_IP, AWS_IP = "203.0.113.10", "203.0.113.20", "203.0.113.30"
 FAKE_AMI = "ami-0123456789abcdef0"
+AMI_SNAPSHOT_GB = 75  # the fake AMI's root snapshot: a smaller --disk-gb is refused
+OFFERED_ZONES = ["us-east-1d", "us-east-1a", "us-east-1b"]  # what the fake EC2 says sells the type
 
 # Not a usable key: its body is a marker the secrecy checks look for.
 PRIVATE_KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAAHOSTKEYPRIVATEPARTmustStaySecret0123456789"
@@ -176,9 +179,8 @@ def _fake_outputs(typ: str, name: str, inputs: dict) -> dict:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.declared: list[Declared] = []
-        self.calls: list[pulumi.runtime.MockCallArgs] = []
+    declared: list[Declared]
+    calls: list[pulumi.runtime.MockCallArgs]
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs)}
@@ -191,10 +193,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.declared.append(Declared(args.typ, args.name, resource_id, args.inputs))
         return resource_id, state
 
+    def __init__(self) -> None:
+        self.declared = []
+        self.calls = []
+        self.offered_zones = list(OFFERED_ZONES)
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         self.calls.append(args)
         if args.token == "aws:ec2/getAmi:getAmi":
-            return {"id": FAKE_AMI, "imageId": FAKE_AMI, "name": "Deep Learning AMI (fake)"}
+            return {"id": FAKE_AMI, "imageId": FAKE_AMI, "name": "Deep Learning AMI (fake)", "rootDeviceName": "/dev/sda1",
+                    "blockDeviceMappings": [{"deviceName": "/dev/sda1",
+                                             "ebs": {"volume_size": str(AMI_SNAPSHOT_GB), "volume_type": "gp3"}}]}
+        if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            zones = self.offered_zones
+            return {"id": args.args.get("region", ""), "locations": zones, "locationTypes": ["availability-zone"] * len(zones),
+                    "instanceTypes": [args.args["filters"][0]["values"][0]] * len(zones)}
         raise AssertionError(f"unexpected invoke {args.token}")
 
 
@@ -214,10 +227,12 @@ class Deployment:
         return found[0]
 
 
-def deploy(make_machine: Callable[[], pulumi.ComponentResource]) -> Deployment:
+def deploy(make_machine: Callable[[], pulumi.ComponentResource], offered_zones: list[str] | None = None) -> Deployment:
     """Run `make_machine` as a Pulumi program under fresh mocks (set_mocks is process-wide, so every
     deployment starts its own) and return what it declared and the machine's resolved outputs."""
     mocks = RecordingMocks()
+    if offered_zones is not None:
+        mocks.offered_zones = offered_zones
     monitor = MockMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="trainrig", stack="yolo-coco", preview=False, monitor=monitor)
     outputs: dict[str, object] = {}
@@ -228,5 +243,12 @@ def deploy(make_machine: Callable[[], pulumi.ComponentResource]) -> Deployment:
         resolved = {name: getattr(machine, name) for name in MACHINE_OUTPUTS}
         return pulumi.Output.all(**resolved).apply(outputs.update)
 
-    program()
+    try:
+        program()
+    finally:
+        # A program that raised leaves futures whose exception nobody retrieved; their finalizers log
+        # it. Run them here: left to a later garbage collection, one fired inside pytest's own import
+        # of a module (AST building) and broke CPython's recursion bookkeeping ("AST constructor
+        # recursion depth mismatch") at the end of the session.
+        gc.collect()
     return Deployment(mocks.declared, outputs, list(monitor.resources), mocks.calls)

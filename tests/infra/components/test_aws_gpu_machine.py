@@ -4,12 +4,16 @@ import json
 
 import pytest
 
+from dataclasses import replace
+
 from infra.components.aws_gpu_machine import AwsGpuMachine
+from infra.errors import BadInput
 from tests.infra.components.harness import (
     AWS_IP,
     AWS_T4,
     CLIENT_KEY,
     FAKE_AMI,
+    AMI_SNAPSHOT_GB,
     HOST_KEY,
     Deployment,
     deploy,
@@ -18,6 +22,7 @@ from tests.infra.components.harness import (
 )
 
 INSTANCE = "aws:ec2/instance:Instance"
+SUBNET = "aws:ec2/subnet:Subnet"
 OUTPUT_BUCKET = "trainrig-yolo-coco-a1b2c3d"
 
 
@@ -48,10 +53,15 @@ def test_declares_instance_key_group_role_and_a_guarded_bucket(on_demand):
             "RolePolicy",
             "InstanceProfile",
             "Instance",
+            "Vpc",
+            "InternetGateway",
+            "Subnet",
+            "RouteTable",
+            "RouteTableAssociation",
         ]
     )
     children = [urn for urn in on_demand.urns if "::pulumi:pulumi:Stack$" not in urn]
-    assert len(children) == 10 and all("::trainrig:aws:GpuMachine$" in urn for urn in children)
+    assert len(children) == 15 and all("::trainrig:aws:GpuMachine$" in urn for urn in children)
 
 
 def test_ami_is_the_newest_amazon_image_matching_the_offer_pattern(on_demand):
@@ -73,7 +83,8 @@ def test_image_override_changes_the_ami_pattern():
 def test_instance_type_zone_disk_and_metadata_service(on_demand):
     vm = on_demand.one(INSTANCE).plain
     assert vm["instanceType"] == "g4dn.xlarge"
-    assert vm["availabilityZone"] == "us-east-1a"
+    assert "availabilityZone" not in vm  # the run's subnet places it
+    assert on_demand.one(SUBNET).plain["availabilityZone"] == "us-east-1a"
     assert vm["rootBlockDevice"] == {
         "volumeSize": 150,
         "volumeType": "gp3",
@@ -190,3 +201,41 @@ def test_the_role_reaches_this_run_prefix_only_never_a_sibling_run():
     assert "arn:aws:s3:::team-datasets/datasets/coco/*" in resources
     prefixes = [p for s in statements for p in s.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])]
     assert sorted(prefixes) == ["datasets/coco/*", "runs/yolo-coco/*"]  # not "runs/yolo-coco*" (yolo-coco2's too)
+
+
+def test_the_instance_lives_in_the_run_own_vpc_with_a_route_out_and_asks_for_a_public_address(on_demand):
+    vpc, subnet = on_demand.one("aws:ec2/vpc:Vpc"), on_demand.one(SUBNET)
+    gateway, routes = on_demand.one("aws:ec2/internetGateway:InternetGateway"), on_demand.one("aws:ec2/routeTable:RouteTable")
+    association = on_demand.one("aws:ec2/routeTableAssociation:RouteTableAssociation").plain
+    vm = on_demand.one(INSTANCE).plain
+    assert vm["subnetId"] == subnet.id and vm["associatePublicIpAddress"] is True
+    assert subnet.plain["vpcId"] == vpc.id and subnet.plain["mapPublicIpOnLaunch"] is False
+    assert on_demand.one("aws:ec2/securityGroup:SecurityGroup").plain["vpcId"] == vpc.id
+    assert gateway.plain["vpcId"] == vpc.id and routes.plain["vpcId"] == vpc.id
+    assert routes.plain["routes"] == [{"cidrBlock": "0.0.0.0/0", "gatewayId": gateway.id}]
+    assert (association["subnetId"], association["routeTableId"]) == (subnet.id, routes.id)
+
+
+def test_without_a_zone_the_subnet_goes_to_the_first_zone_that_sells_the_type():
+    stack = deploy(lambda: AwsGpuMachine("yolo-coco", make_inputs(replace(AWS_T4, zone=None))))
+    [offerings] = [c for c in stack.calls if c.token.endswith("getInstanceTypeOfferings")]
+    assert offerings.args["filters"] == [{"name": "instance-type", "values": ["g4dn.xlarge"]}]
+    assert offerings.args["locationType"] == "availability-zone" and offerings.args["region"] == "us-east-1"
+    assert stack.one(SUBNET).plain["availabilityZone"] == "us-east-1a"
+
+
+def test_a_region_where_no_zone_sells_the_type_is_one_sentence():
+    with pytest.raises(BadInput, match=r"^no availability zone of us-east-1 offers g4dn.xlarge"):
+        deploy(lambda: AwsGpuMachine("yolo-coco", make_inputs(replace(AWS_T4, zone=None))), offered_zones=[])
+
+
+def test_a_disk_smaller_than_the_ami_snapshot_is_refused_before_any_instance():
+    with pytest.raises(BadInput, match=rf"at least {AMI_SNAPSHOT_GB} GB, not 60"):
+        ec2(disk_gb=60)
+    assert ec2(disk_gb=AMI_SNAPSHOT_GB).one(INSTANCE).plain["rootBlockDevice"]["volumeSize"] == AMI_SNAPSHOT_GB
+
+
+def test_cloud_config_installs_python3_venv_before_the_ssh_keys(on_demand):
+    config = json.loads(on_demand.one(INSTANCE).plain["userData"].removeprefix("#cloud-config\n"))
+    [[shell, flag, script]] = config["bootcmd"]  # bootcmd runs before cloud-init's ssh module
+    assert (shell, flag) == ("sh", "-c") and "install -y python3-venv" in script

@@ -22,6 +22,8 @@ INSTANCE = "gcp:compute/instance:Instance"
 BUCKET = "gcp:storage/bucket:Bucket"
 MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 ACCOUNT = "gcp:serviceaccount/account:Account"
+NETWORK = "gcp:compute/network:Network"
+SUBNET = "gcp:compute/subnetwork:Subnetwork"
 SA_EMAIL = "tr-yolo-coco-edfc3b@my-project.iam.gserviceaccount.com"
 
 
@@ -40,6 +42,8 @@ def test_declares_the_vm_its_firewall_bucket_account_and_bucket_rights(t4):
             "trainrig:gcp:GpuMachine",
             "trainrig:gcp:Access",
             "gcp:compute/firewall:Firewall",
+            NETWORK,
+            SUBNET,
             ACCOUNT,
             BUCKET,
             MEMBER,
@@ -51,7 +55,7 @@ def test_declares_the_vm_its_firewall_bucket_account_and_bucket_rights(t4):
 
 def test_every_child_belongs_to_the_component(t4):
     children = [urn for urn in t4.urns if "::pulumi:pulumi:Stack$" not in urn]
-    assert len(children) == 7 and all(
+    assert len(children) == 9 and all(
         "::trainrig:gcp:GpuMachine$" in u or "::trainrig:gcp:Access$" in u for u in children
     )
 
@@ -105,10 +109,32 @@ def test_image_override_replaces_the_catalog_family():
     assert params["image"].endswith("/family/pytorch-2-4-cu124-ubuntu-2204")
 
 
-def test_vm_has_a_public_ip_on_the_default_network_and_the_run_tag(t4):
+def test_vm_has_a_public_ip_on_the_run_own_network_and_the_run_tag(t4):
     vm = t4.one(INSTANCE).plain
-    assert vm["networkInterfaces"] == [{"network": "default", "accessConfigs": [{}]}]
+    network, subnet = t4.one(NETWORK), t4.one(SUBNET)
+    assert vm["networkInterfaces"] == [{"network": network.id, "subnetwork": subnet.id, "accessConfigs": [{}]}]
     assert vm["tags"] == ["trainrig-yolo-coco"]
+
+
+def test_the_run_network_has_one_subnet_in_the_machine_region_and_holds_the_ssh_rule_alone(t4):
+    network, subnet = t4.one(NETWORK), t4.one(SUBNET)
+    assert network.plain["autoCreateSubnetworks"] is False  # no subnets (and no open rules) elsewhere
+    assert (subnet.plain["network"], subnet.plain["region"]) == (network.id, "us-central1")
+    assert [f.plain["network"] for f in t4.of_type("gcp:compute/firewall:Firewall")] == [network.id]
+
+
+def test_a3_vm_uses_gvnic_and_older_series_the_default_nic(t4):
+    from dataclasses import replace
+
+    a3 = gpu_vm(replace(GCP_A100, accelerator="H100", count=8, machine_type="a3-highgpu-8g"))
+    assert a3.one(INSTANCE).plain["networkInterfaces"][0]["nicType"] == "GVNIC"
+    assert "nicType" not in t4.one(INSTANCE).plain["networkInterfaces"][0]
+    assert "nicType" not in gpu_vm(GCP_A100).one(INSTANCE).plain["networkInterfaces"][0]
+
+
+def test_startup_script_installs_python3_venv_before_the_run_host_key(t4):
+    script = t4.one(INSTANCE).plain["metadata"]["startup-script"]
+    assert script.index("install -y python3-venv") < script.index("ssh_host_ed25519_key")
 
 
 def test_metadata_lets_in_the_run_key_only_and_is_secret(t4):
@@ -145,6 +171,7 @@ def test_output_bucket_is_private_in_the_machine_region(t4):
     assert bucket["uniformBucketLevelAccess"] is True
     assert bucket["publicAccessPrevention"] == "enforced"
     assert bucket["forceDestroy"] is True
+    assert bucket["softDeletePolicy"] == {"retentionDurationSeconds": 0}  # overwritten checkpoints are not kept
 
 
 def test_user_bucket_replaces_the_stack_bucket_and_no_dataset_means_no_read_right():
@@ -180,8 +207,11 @@ def test_runs_that_share_a_long_prefix_get_different_accounts():
     assert service_account_id("a" * 30 + "-coco") != service_account_id("a" * 30 + "-mnist")
 
 
-def test_a_run_named_after_google_still_gets_a_valid_bucket_name():
-    from infra.components.gcp_access import bucket_logical_name
+@pytest.mark.parametrize("run", ["google-bert-squad", "g00gle-x", "goog1e-x", "gogle-x", "googel-x", "my-g0ogle"])
+def test_a_run_named_after_google_or_a_misspelling_gets_a_neutral_bucket_name(run):
+    from infra.components.gcp_access import bucket_logical_name, looks_like_google
 
-    assert "google" not in bucket_logical_name("trainrig-google-bert-squad")
+    name = bucket_logical_name(f"trainrig-{run}")
+    assert not looks_like_google(name) and re.fullmatch(r"trainrig-r[0-9a-f]{12}", name)
+    assert bucket_logical_name(f"trainrig-{run}") == name  # the same run always gets the same name
     assert bucket_logical_name("trainrig-yolo-coco") == "trainrig-yolo-coco"

@@ -45,7 +45,9 @@ def test_tpu_has_its_type_runtime_zone_and_external_ip(tpu):
     assert vm["acceleratorType"] == "v5litepod-8"
     assert vm["runtimeVersion"] == "v2-alpha-tpuv5-lite"
     assert vm["zone"] == "us-west4-a"
-    assert vm["networkConfig"] == {"network": "default", "enableExternalIps": True}
+    network, subnet = tpu.one("gcp:compute/network:Network"), tpu.one("gcp:compute/subnetwork:Subnetwork")
+    assert vm["networkConfig"] == {"network": network.id, "subnetwork": subnet.id, "enableExternalIps": True}
+    assert subnet.plain["region"] == "us-west4"
     assert vm["tags"] == ["trainrig-yolo-coco"]
     assert "schedulingConfig" not in vm
 
