@@ -46,7 +46,9 @@ RULES = (
           r"is not supported in your requested Availability Zone",
           NoCapacity,
           "{where} has no capacity for this machine right now (the cloud said: {match}); try another place{elsewhere}."),
+    # VpcLimitExceeded / InternetGatewayLimitExceeded: each AWS run has its own VPC (5 per region by default).
     _rule(r"QUOTA_EXCEEDED|Quota '[^']+' exceeded[^.]*|VcpuLimitExceeded|MaxSpotInstanceCountExceeded|"
+          r"VpcLimitExceeded|InternetGatewayLimitExceeded|"
           r"exceeded quota|limit exceeded for resource",
           CloudRefused,
           "a quota of your account stops this machine (the cloud said: {match}); ask for more quota in the "

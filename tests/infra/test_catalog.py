@@ -68,7 +68,8 @@ def test_names_are_unique_per_cloud_and_the_same_accelerator_is_spelled_the_same
     gcp = {n.lower(): n for (c, _), n in seen.items() if c == "gcp"}
     aws = {n.lower(): n for (c, _), n in seen.items() if c == "aws"}
     assert all(gcp[k] == aws[k] for k in gcp.keys() & aws.keys())
-    assert {"t4", "l4", "v100", "a100-40gb", "a100-80gb", "h100"} <= gcp.keys() & aws.keys()
+    assert {"t4", "l4", "a100-40gb", "a100-80gb", "h100"} <= gcp.keys() & aws.keys()
+    assert "v100" in gcp and "v100" not in aws  # no supported Deep Learning AMI runs p3 any more
 
 
 def test_places_look_like_places_and_zones_lie_in_the_listed_regions():
@@ -117,8 +118,15 @@ def test_images_are_a_deep_learning_vm_family_or_a_dlami_name_pattern():
     for e in RAW["entries"]:
         if e["cloud"] == "aws":
             assert e["image"].startswith("Deep Learning Base ") and e["image"].endswith(" *"), e["image"]
+            assert "(Ubuntu 22.04)" in e["image"], e["image"]  # 20.04 left the DLAMI support table
         elif e["kind"] == "gpu":
             assert re.match(r"^common-cu\d+-", e["image"]), e["image"]
+
+
+def test_every_image_says_where_and_when_it_was_checked():
+    for e in RAW["entries"]:
+        assert re.match(r"^https://(cloud\.google\.com|docs\.aws\.amazon\.com)/\S+$", e["image_source"]), e["name"]
+        assert datetime.date.fromisoformat(e["image_checked"]) <= datetime.date.today(), e["name"]
 
 
 def test_loaded_catalog_matches_the_file_and_is_cached():
@@ -200,7 +208,7 @@ def test_t4_on_gcp_takes_the_catalogs_first_zone_and_prices_the_n1_vm_plus_the_g
         hourly_usd=0.73,
         price_source="https://cloud.google.com/compute/gpus-pricing",
         price_date=offer.price_date,
-        image="common-cu128-ubuntu-2204-nvidia-570",
+        image="common-cu129-ubuntu-2204-nvidia-580",
     )
     datetime.date.fromisoformat(offer.price_date)
     assert resolve("gcp", "T4:1") == offer
@@ -257,7 +265,7 @@ def test_unknown_accelerator_lists_the_clouds_names_and_guesses():
     assert all(n in text for n in ("T4", "L4", "H100", "v5litepod-8")) and "A10G" not in text
     one_sentence(text)
     text = refusal("aws", "RTX4090")
-    assert "T4, A10G, L4, V100, A100-40GB, A100-80GB or H100" in text and "v4-8" not in text
+    assert "T4, A10G, L4, A100-40GB, A100-80GB or H100" in text and "v4-8" not in text
 
 
 def test_a_tpu_on_aws_is_refused_naming_gcp_and_the_aws_gpus():
@@ -272,7 +280,10 @@ def test_an_accelerator_of_the_other_cloud_names_the_closest_here():
     assert "A10G is an aws accelerator" in text and "closest on gcp is L4" in text
     one_sentence(text)
     text = refusal("aws", "P100", region="us-east-1")
-    assert "P100 is a gcp accelerator" in text and "closest on aws is" in text and "V100" in text
+    assert "P100 is a gcp accelerator" in text and "closest on aws is T4" in text
+    text = refusal("aws", "V100", region="us-east-1")
+    assert "V100 is a gcp accelerator, not offered on aws" in text and "closest on aws is T4" in text
+    one_sentence(text)
 
 
 def test_a_count_the_machine_type_does_not_take_names_the_counts():

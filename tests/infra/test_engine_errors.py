@@ -26,6 +26,8 @@ def _stderr(line: str) -> str:
      CloudRefused, ["quota", "NVIDIA_T4_GPUS", "IAM & Admin > Quotas"]),
     ("api error VcpuLimitExceeded: You have requested more vCPU capacity than your current vCPU limit of 0",
      CloudRefused, ["quota", "Service Quotas"]),
+    ("creating EC2 VPC: operation error EC2: CreateVpc, api error VpcLimitExceeded: The maximum number of VPCs has been reached.",
+     CloudRefused, ["quota", "VpcLimitExceeded", "Service Quotas"]),
     ("google: could not find default credentials. See https://cloud.google.com/docs/authentication",
      CloudCredentialsMissing, ["gcloud auth application-default login"]),
     ("error configuring Terraform AWS Provider: no valid credential sources for Terraform AWS Provider found.",

@@ -76,3 +76,16 @@ def test_ssh_host_parsing():
 def test_ssh_target_needs_a_host(tmp_path):
     with pytest.raises(BadInput, match="needs --host"):
         build_spec(code=str(code(tmp_path, "train.py")), code_name="c", dataset_name="d", target="ssh")
+
+
+def test_the_smallest_disk_follows_the_cloud_image():
+    # GCP: a Deep Learning VM image takes 50 GB; AWS: the DLAMI asks for 100 GB (its snapshot, checked
+    # again against the AMI found at `pulumi up`).
+    from infra.cloud import MIN_DISK_GB, CloudOptions, build_cloud
+    from infra.errors import BadInput
+
+    assert MIN_DISK_GB == {"gcp": 50, "aws": 100}
+    assert build_cloud("gcp", CloudOptions(accelerator="T4", project="p", zone="us-central1-a", disk_gb=50)).disk_gb == 50
+    with pytest.raises(BadInput, match="--disk-gb 80 is too small for aws's Deep Learning image: give at least 100"):
+        build_cloud("aws", CloudOptions(accelerator="T4", region="us-east-1", disk_gb=80))
+    assert build_cloud("aws", CloudOptions(accelerator="T4", region="us-east-1", disk_gb=100)).disk_gb == 100

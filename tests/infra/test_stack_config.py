@@ -119,3 +119,33 @@ def test_a_missing_key_or_a_renamed_run_is_named(tmp_path):
         read(tmp_path, spec.run_id)
     with pytest.raises(BadInput, match="there is no stack config"):
         read(tmp_path, "nope-none")
+
+
+def test_switching_clouds_drops_the_first_cloud_image_and_switching_back_finds_it(tmp_path):
+    from dataclasses import replace
+
+    family = "common-cu129-ubuntu-2204-nvidia-580"
+    spec = gcp_spec(dataset=None, env=())
+    spec = replace(spec, cloud=replace(spec.cloud, image=family))
+    path = write(tmp_path, spec, KEYS)
+    doc = yaml.safe_load(path.read_text())
+    assert doc["config"]["trainrig:gcpImage"] == family and "trainrig:image" not in doc["config"]
+    doc["config"]["trainrig:target"] = "aws"
+    doc["config"]["aws:region"] = "us-east-1"
+    path.write_text(yaml.safe_dump(doc))
+    on_aws, _ = read(tmp_path, spec.run_id)
+    assert on_aws.cloud is not None and on_aws.cloud.image is None  # a GCP family is no AMI name pattern
+    doc["config"]["trainrig:target"] = "gcp"
+    path.write_text(yaml.safe_dump(doc))
+    back, _ = read(tmp_path, spec.run_id)
+    assert back.cloud is not None and back.cloud.image == family
+
+
+def test_the_one_image_key_of_older_files_is_named_with_its_replacement(tmp_path):
+    spec = gcp_spec()
+    path = write(tmp_path, spec, KEYS)
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["trainrig:image"] = "common-cu129-ubuntu-2204-nvidia-580"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(BadInput, match=r"trainrig:image names no cloud: rename it to trainrig:gcpImage"):
+        read(tmp_path, spec.run_id)

@@ -62,3 +62,34 @@ def test_aws_cloud_config_tells_the_machine_its_region():
         {"path": "/etc/environment", "append": True, "content": "AWS_DEFAULT_REGION=eu-west-1\n"}
     ]
     assert "write_files" not in yaml.safe_load(aws_cloud_config(HOST_KEY, failsafe_minutes=60))
+
+
+def _fake_tools(bin_dir, apt_ok_after: int) -> None:
+    """dpkg says python3-venv is missing; apt-get logs its arguments and fails its first calls."""
+    bin_dir.mkdir()
+    (bin_dir / "dpkg").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "apt-get").write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{bin_dir}/apt.log"\n'
+        f'n=$(wc -l < "{bin_dir}/apt.log")\n'
+        f'[ "$n" -gt {apt_ok_after} ]\n'
+    )
+    for tool in ("dpkg", "apt-get"):
+        (bin_dir / tool).chmod(0o755)
+
+
+@pytest.mark.parametrize("apt_ok_after,installed", [(0, True), (1, True), (9, False)],
+                         ids=["installs", "updates-then-installs", "cannot-install"])
+def test_python3_venv_is_installed_at_boot_and_a_failure_never_stops_the_script(tmp_path, apt_ok_after, installed):
+    from infra.components.boot_script import INSTALL_VENV
+
+    _fake_tools(tmp_path / "bin", apt_ok_after)
+    script = "set -euo pipefail\n" + INSTALL_VENV + "echo went-on\n"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"})
+    assert done.returncode == 0 and done.stdout.strip() == "went-on"  # the host key and the rest still follow
+    calls = (tmp_path / "bin" / "apt.log").read_text().splitlines()
+    assert calls[0].endswith("install -y python3-venv")
+    if apt_ok_after == 1:
+        assert calls[1].endswith(" update") and calls[2].endswith("install -y python3-venv")
+    assert ("python3-venv could not be installed" in done.stderr) is (not installed)
