@@ -1,0 +1,38 @@
+"""The app's own messages: small dataclasses; the floods (a run's events) can be replaced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from runner.events import Event
+from runner.journal import RunRecord
+
+
+@dataclass
+class RunEvent(Message):
+    """An event of one run, from its follower or one of its actions (perhaps from another thread)."""
+
+    run_id: str
+    event: Event
+
+
+@dataclass
+class JournalRead(Message):
+    """Every run's record, read again (a run started from the command line appears this way)."""
+
+    records: list[RunRecord]
+
+
+@dataclass
+class OpenRun(Message):
+    run_id: str
+
+
+@dataclass
+class RunAction(Message):
+    """A person asked for an action on a run: start, stop, download, destroy, shell, follow."""
+
+    run_id: str
+    action: str

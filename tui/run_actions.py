@@ -1,0 +1,129 @@
+"""What the keys do to a run: each action is a worker that calls the runner (runner/lifecycle.py) as
+the command line does, and turns the runner's typed refusals into buttons (their ways out)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from infra.errors import TrainrigError
+from infra.spec import RunSpec
+from runner.down_checks import OutputsNotDownloaded, TrainingGoing
+from runner.errors import AlreadyTraining, NoMachine
+from runner.lifecycle import Lifecycle
+from runner.run_view import RunView
+from tui.screens.confirm_destroy import DISCARD, DOWNLOAD_FIRST, ConfirmDestroy
+from tui.screens.ways_out import WaysOut
+
+ACTIONS = ("start", "stop", "download", "destroy", "shell", "follow")
+
+
+class RunActions:
+    """Mixed into the app, which provides `lifecycle(run_id)`, `views`, `outputs_root`, `follow` and
+    Textual's `run_worker`, `push_screen_wait`, `notify`, `suspend`."""
+
+    outputs_root: Path
+    views: dict[str, RunView]
+
+    def act_on_run(self, run_id: str, action: str) -> None:
+        if action not in ACTIONS:
+            raise ValueError(action)
+        if action == "follow":
+            self.follow(run_id)  # type: ignore[attr-defined]
+            return
+        work = getattr(self, f"_{action}")(run_id)
+        # One action per run at a time; an error is a notification (the app's worker handler).
+        self.run_worker(work, name=f"{action} {run_id}", group=f"act:{run_id}", exclusive=False,  # type: ignore[attr-defined]
+                        exit_on_error=False, description=action)
+
+    async def launch(self, spec: RunSpec) -> None:
+        """From the new-run form: provision, start, follow."""
+        life = self.lifecycle(spec.run_id)  # type: ignore[attr-defined]
+        self.notify(f"provisioning run {spec.run_id} ({spec.target})")  # type: ignore[attr-defined]
+        await life.up(spec)
+        self.reread_journal()  # type: ignore[attr-defined]
+        await self._start(spec.run_id)
+
+    async def _start(self, run_id: str) -> None:
+        life: Lifecycle = self.lifecycle(run_id)  # type: ignore[attr-defined]
+        try:
+            await life.start(run_id, follow_log=False)
+        except AlreadyTraining:
+            self.notify(f"run {run_id} is already training: following it")  # type: ignore[attr-defined]
+        except NoMachine as e:
+            await self._no_machine(e)
+            return
+        self.reread_journal()  # type: ignore[attr-defined]
+        self.follow(run_id, again=True)  # type: ignore[attr-defined]
+
+    async def _no_machine(self, e: NoMachine) -> None:
+        half = e.state in ("provisioning", "destroying")
+        ways = [("destroy", "Finish destroying it")] if half else []
+        choice = await self.push_screen_wait(WaysOut(f"Run {e.run_id} holds no machine", str(e), ways))  # type: ignore[attr-defined]
+        if choice == "destroy":
+            await self._destroy(e.run_id)
+
+    async def _stop(self, run_id: str) -> None:
+        status = await self.lifecycle(run_id).stop(run_id)  # type: ignore[attr-defined]
+        self.reread_journal()  # type: ignore[attr-defined]
+        self.notify(f"run {run_id}: {status.outcome if status and status.done else 'not training'}")  # type: ignore[attr-defined]
+
+    async def _download(self, run_id: str) -> Path:
+        folder = await self.lifecycle(run_id).download(run_id, self.outputs_root)  # type: ignore[attr-defined]
+        self.reread_journal()  # type: ignore[attr-defined]
+        self.notify(f"run {run_id}: outputs in {folder}")  # type: ignore[attr-defined]
+        return folder
+
+    async def _destroy(self, run_id: str) -> None:
+        view = self.views[run_id]
+        choice = await self.push_screen_wait(ConfirmDestroy(view))  # type: ignore[attr-defined]
+        if choice is None:
+            return
+        if choice == DOWNLOAD_FIRST:
+            await self._download(run_id)
+        stop, discard = False, choice == DISCARD
+        life = self.lifecycle(run_id)  # type: ignore[attr-defined]
+        while True:
+            try:
+                await life.down(run_id, discard_outputs=discard, stop=stop)
+                break
+            except TrainingGoing as e:
+                way = await self.push_screen_wait(WaysOut(  # type: ignore[attr-defined]
+                    f"Run {run_id} is still training", str(e), [("stop", "Stop it and destroy")]))
+                if way is None:
+                    return
+                stop = True
+            except OutputsNotDownloaded as e:
+                way = await self.push_screen_wait(WaysOut(  # type: ignore[attr-defined]
+                    f"Run {run_id}'s outputs were never downloaded", str(e),
+                    [("download", "Download first"), ("discard", "Discard outputs")]))
+                if way is None:
+                    return
+                if way == "download":
+                    await self._download(run_id)
+                discard = way == "discard"
+        self.reread_journal()  # type: ignore[attr-defined]
+        self.notify(f"run {run_id} is destroyed")  # type: ignore[attr-defined]
+
+    async def _shell(self, run_id: str) -> None:
+        """A login shell in the run's folder on its machine: ssh with the pinned host key only."""
+        from runner.targets import get_target
+
+        life = self.lifecycle(run_id)  # type: ignore[attr-defined]
+        record = life.journal.load(run_id)
+        if record.machine is None or record.state not in ("up", "started", "finished"):
+            raise NoMachine(run_id, record.state, ", there is no machine to open a shell on")
+        machine = await get_target(record.spec.target).reattach(record, life.journal)
+        known = life.journal.write_private(run_id, "ui_known_hosts", "".join(
+            f"[{machine.host}]:{machine.port} {key}\n" for key in machine.host_keys).encode())
+        cmd = ["ssh", "-p", str(machine.port), "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+               "-o", "HostKeyAlias=" + f"[{machine.host}]:{machine.port}"]
+        if machine.client_key:
+            cmd += ["-i", machine.client_key, "-o", "IdentitiesOnly=yes"]
+        cmd += ["-t", f"{machine.user}@{machine.host}", f"cd {shlex.quote(machine.run_dir(run_id))} 2>/dev/null; exec $SHELL -l"]
+        with self.suspend():  # type: ignore[attr-defined]
+            try:
+                subprocess.run(cmd, check=False)
+            except OSError as e:
+                raise TrainrigError(f"could not start ssh ({e}): install OpenSSH's client.") from e

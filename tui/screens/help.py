@@ -1,0 +1,42 @@
+"""`?`: the keys of every screen."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# trainrig
+
+**Runs** (the first screen): every run in the journal; `●` marks a run that still holds resources
+(a machine, a stack: it may be billing).
+
+| key | does |
+|---|---|
+| `enter` | open the run |
+| `/` | filter the runs (esc clears) |
+| `n` | a new run |
+| `s` `x` `d` `D` | start, stop, download, destroy the selected run |
+| `ctrl+p` | the command palette: every action on every run |
+| `q` | quit: trainings go on; open trainrig again to pick them up |
+
+**Run**: its live log, metric chart, telemetry, facts and timeline.
+
+| key | does |
+|---|---|
+| `m` / `l` | next metric / log scale |
+| `e` | a shell on the machine (ssh with its pinned key) |
+| `esc` | back to the runs |
+
+Destroy always asks first, and offers to download the outputs when they never were.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [("escape,q,question_mark", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help"):
+            yield Markdown(HELP)
