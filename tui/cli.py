@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trainrig", description="Train your own script on a machine with a GPU, or on this computer, and bring the model home.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="cmd", required=False, metavar="COMMAND")  # none: the terminal UI
+    ui = sub.add_parser("ui", help="the terminal UI (also `trainrig` alone): every run, one run in depth, every action")
+    ui.add_argument("--outputs", default="outputs", help="folder for downloaded runs (default ./outputs)")
     run = sub.add_parser("run", help="the whole lifecycle: up, start, follow, download, down")
     _spec_options(run)
     run.add_argument("--outputs", default="outputs", help="folder for downloaded runs (default ./outputs)")
@@ -191,6 +193,11 @@ def _outcome_exit(status, console, again: str = "") -> int:  # type: ignore[no-u
 def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
     import asyncio
 
+    if a.cmd in (None, "ui"):
+        from tui.app import run_app  # Textual is imported here only: `--help` stays fast
+
+        run_app(Path(getattr(a, "outputs", "outputs")))
+        return EXIT_OK
     if a.cmd == "dataset":
         return _dataset(a, console)
     if a.cmd == "accelerators":
