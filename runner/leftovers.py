@@ -33,7 +33,7 @@ class Leftover:
     cloud: str  # "gcp" | "aws"
     kind: str  # one of ORDER
     id: str  # the cloud's id or name (instance id, bucket name, role name, ...)
-    where: str  # aws: region ("global" for IAM and S3); gcp: zone, or the bucket's location
+    where: str  # aws: region ("global" for IAM); gcp: zone, or the bucket's location
     run_id: str  # its trainrig-run label/tag
     created: str | None  # UTC, ISO 8601; None when the cloud keeps no creation time (security groups)
     hourly_usd: float | None  # from the catalog by machine type (running machines only); None: not priced here

@@ -110,7 +110,8 @@ def _buckets(run_id: str | None) -> list[Leftover]:
                 continue  # untagged: not a run's; or deleted meanwhile
             raise
         if _ours(tags, run_id):
-            out.append(Leftover("aws", "bucket", b["Name"], "global", tags[RUN_KEY], utc(b.get("CreationDate")), None,
+            region = s3.get_bucket_location(Bucket=b["Name"]).get("LocationConstraint") or "us-east-1"
+            out.append(Leftover("aws", "bucket", b["Name"], region, tags[RUN_KEY], utc(b.get("CreationDate")), None,
                                 _cmd("aws", "s3", "rb", f"s3://{b['Name']}", "--force")))
     return out
 

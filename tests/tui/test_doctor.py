@@ -1,0 +1,170 @@
+"""`trainrig doctor` through the real command line, against moto's EC2/IAM/S3 server (its own process)
+and the GCS emulator: leftovers of runs with no stack are listed with their run ids, price and delete
+commands; a run the journal knows is not; `--clean` asks (without a terminal it needs --yes), then
+deletes them; the exit code says whether all is well."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.cloud import CloudOptions
+from infra.spec import build_spec
+from runner.journal import Journal, RunRecord
+from tests.buckets import environment, gcs_emulator
+from tests.runner.cloud_resources import aws_existing, aws_run, gcs_run_bucket, moto_server, reset
+
+DIGITS = str(Path(__file__).resolve().parents[2] / "examples" / "digits")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def moto_process():  # type: ignore[no-untyped-def]
+    with moto_server() as env:
+        yield env
+
+
+@pytest.fixture(autouse=True)
+def moto(moto_process):  # type: ignore[no-untyped-def]
+    """An empty server; this process's boto3 (which makes the resources) points at it too."""
+    reset(moto_process)
+    with environment(moto_process):
+        yield moto_process
+
+
+@pytest.fixture
+def env(env, tmp_path, moto):  # type: ignore[no-untyped-def]
+    """(Overrides conftest's, so the `trainrig` fixture runs with it.) AWS is moto's server; no
+    credentials, defaults or emulators from the developer's own configuration or other tests."""
+    env = dict(env)
+    env["HOME"] = str(tmp_path / "home")
+    env["CLOUDSDK_CONFIG"] = str(tmp_path / "gcloud")
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "aws-config")
+    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST",
+                "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        env.pop(var, None)
+    env.update(moto)
+    return env
+
+
+def _live_aws_run(state_home: Path, code: str) -> str:
+    spec = build_spec(code=DIGITS, code_name=code, dataset_name="t4", target="aws",
+                      cloud=CloudOptions(accelerator="T4", region="us-east-1", ssh_from="203.0.113.7/32"))
+    Journal(state_home).save(RunRecord(spec=spec, state="up", stack_created=True))
+    return spec.run_id
+
+
+def _doctor(cli, *args: str):  # type: ignore[no-untyped-def]
+    done = cli("doctor", "--cloud", "aws", "--region", "us-east-1", "--json", *args)
+    return done, json.loads(done.out) if done.out.strip() else None
+
+
+def test_doctor_lists_the_leftovers_of_runs_no_live_run_knows(trainrig, state_home):
+    known = _live_aws_run(state_home, "alive")
+    try:
+        aws_run(known)
+        lost = aws_run("lost-t4")
+        done, report = _doctor(trainrig)
+        assert done.code == 1, done.err  # leftovers found
+        assert {(f["kind"], f["id"]) for f in report["leftovers"]} == set(lost.items())
+        assert {f["run_id"] for f in report["leftovers"]} == {"lost-t4"}  # not the run the journal knows
+        machine = next(f for f in report["leftovers"] if f["kind"] == "instance")
+        assert machine["hourly_usd"] > 0 and 0 <= machine["age_s"] < 600
+        checks = {c["name"]: c for c in report["checks"]}
+        assert checks["credentials aws"]["status"] == "ok"
+        assert checks["clock aws"]["status"] == "ok", checks["clock aws"]  # compared with moto's Date header
+        assert report["errors"] == []
+        # The table for a person: each leftover's delete command, then the one that deletes them all.
+        text = trainrig("doctor", "--cloud", "aws", "--region", "us-east-1")
+        assert text.code == 1
+        lines = [line.strip() for line in text.out.splitlines()]
+        assert f"aws ec2 terminate-instances --region us-east-1 --instance-ids {lost['instance']}" in lines
+        assert text.out.splitlines()[-1].endswith("trainrig doctor --clean")
+    finally:
+        Journal(state_home).remove(known)
+
+
+def test_doctor_clean_asks_for_yes_without_a_terminal_then_deletes_the_leftovers_only(trainrig, state_home):
+    known = _live_aws_run(state_home, "kept")
+    try:
+        kept = aws_run(known)
+        lost = aws_run("orphan-t4")
+        refused, _ = _doctor(trainrig, "--clean")
+        assert refused.code == 2 and "trainrig doctor --clean --yes" in refused.err
+        assert lost["instance"] in aws_existing()["instance"]  # nothing was deleted
+        done, report = _doctor(trainrig, "--clean", "--yes")
+        assert done.code == 0, done.out + done.err  # all deleted: all is well
+        assert {(d["kind"], d["id"]) for d in report["deleted"]} == set(lost.items())
+        assert all(d["error"] == "" for d in report["deleted"])
+        existing = aws_existing()
+        for kind, ident in lost.items():
+            assert ident not in existing[kind], kind
+        for kind, ident in kept.items():
+            assert ident in existing[kind], kind  # the live run's resources are untouched
+        again, report = _doctor(trainrig)
+        assert again.code == 0 and report["leftovers"] == []
+    finally:
+        Journal(state_home).remove(known)
+
+
+def test_a_destroyed_runs_resources_are_leftovers(trainrig, state_home):
+    """`down` destroyed the stack, but an instance the stack never recorded still runs."""
+    spec = build_spec(code=DIGITS, code_name="downed", dataset_name="t4", target="aws",
+                      cloud=CloudOptions(accelerator="T4", region="us-east-1", ssh_from="203.0.113.7/32"))
+    Journal(state_home).save(RunRecord(spec=spec, state="destroyed", stack_created=True))
+    try:
+        made = aws_run(spec.run_id)
+        done, report = _doctor(trainrig)
+        assert done.code == 1
+        assert {f["id"] for f in report["leftovers"] if f["run_id"] == spec.run_id} == set(made.values())
+    finally:
+        Journal(state_home).remove(spec.run_id)
+
+
+@pytest.mark.parametrize("args", [("--region", "mars-1"), ("--cloud", "gcp", "--region", "us-east-1"),
+                                  ("--project", "X")])
+def test_bad_places_are_one_sentence_and_exit_2(trainrig, args):
+    done = trainrig("doctor", *args)
+    assert done.code == 2, done.out + done.err
+    assert done.err.startswith("error: ") and len(done.err.strip().splitlines()) == 1
+
+
+def test_the_clock_check_is_skipped_with_its_reason_when_the_cloud_cannot_be_reached(trainrig, env):
+    from tests.buckets import free_port
+
+    env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env["AWS_MAX_ATTEMPTS"] = "1"
+    done, report = _doctor(trainrig)
+    clock = next(c for c in report["checks"] if c["name"] == "clock aws")
+    assert clock["status"] == "skipped" and env["AWS_ENDPOINT_URL"] in clock["detail"]
+    assert done.code == 1 and report["errors"]  # and the unlistable cloud fails the doctor, never "all clear"
+
+
+def test_gcs_buckets_labelled_as_a_runs_are_listed_from_the_emulator(trainrig, env):
+    with gcs_emulator() as gcs:
+        with environment(gcs):
+            bucket = gcs_run_bucket("gone-l4", gcs["GOOGLE_CLOUD_PROJECT"])
+        env.update(gcs)
+        done = trainrig("doctor", "--cloud", "gcp", "--project", gcs["GOOGLE_CLOUD_PROJECT"], "--json")
+        report = json.loads(done.out)
+        assert done.code == 1
+        assert [(f["kind"], f["id"], f["run_id"]) for f in report["leftovers"]] == [("bucket", bucket, "gone-l4")]
+        assert report["skipped"] and report["errors"] == []  # compute and TPUs: no emulator, and it says so
+        clean = trainrig("doctor", "--cloud", "gcp", "--project", gcs["GOOGLE_CLOUD_PROJECT"], "--clean", "--yes")
+        assert clean.code == 0, clean.out + clean.err
+
+
+def test_doctor_help_imports_no_cloud_sdk():
+    code = ("import sys; sys.argv = ['trainrig', 'doctor', '--help']\n"
+            "from tui import cli\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+            "('boto3', 'botocore', 'google', 'pulumi', 'asyncssh')}), file=sys.stderr)")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "--clean" in p.stdout
+    assert p.stderr.strip() == "[]"
