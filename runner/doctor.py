@@ -187,13 +187,12 @@ def examine(only: str | None, regions: tuple[str, ...], projects: tuple[str, ...
     from infra.cloud_defaults import aws_region
 
     checks = [check_pulumi()]
-    creds = {"aws": aws_credentials(), "gcp": gcp_credentials()}
     clouds = []
     for cloud in ("aws", "gcp"):
         if only not in (None, cloud):
-            continue
-        have = creds[cloud].status == OK
-        cred = creds[cloud]
+            continue  # not even asked: finding GCP credentials may query the metadata server
+        cred = aws_credentials() if cloud == "aws" else gcp_credentials()
+        have = cred.status == OK
         if only == cloud and not have:
             cred = Check(cred.name, FAILED, cred.detail, cred.fix)  # asked for by name: its absence fails
         checks += [cred, check_extra(cloud, have)]

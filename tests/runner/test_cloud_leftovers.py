@@ -5,6 +5,8 @@ never an empty listing."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from infra import catalog
@@ -114,3 +116,16 @@ def test_gcp_guest_gpus_are_priced_by_accelerator_not_only_machine_type():
     assert hourly_price("gcp", "v5litepod-8") == catalog.load().find("gcp", "v5litepod-8").machine(1).on_demand_usd_h
     assert hourly_price("aws", "g4dn.xlarge", spot=True) == catalog.load().find("aws", "T4").machine(1).spot_usd_h
     assert hourly_price("aws", "m5.large") is None  # not a catalog machine: not priced, never guessed
+
+
+def test_gcp_without_credentials_is_an_error_for_each_part_never_an_empty_listing(tmp_path):
+    """The real Compute, TPU and Storage clients, imported and asked: each one's failure is said."""
+    quiet = {"STORAGE_EMULATOR_HOST": "", "GOOGLE_APPLICATION_CREDENTIALS": "", "CLOUDSDK_CONFIG": str(tmp_path),
+             "NO_GCE_CHECK": "true"}  # no metadata server is asked (not on GCE)
+    with environment(quiet):
+        os.environ.pop("STORAGE_EMULATOR_HOST")
+        os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS")
+        listing = find(Places(gcp_projects=("trainrig-nowhere",)), known=set())
+    assert listing.leftovers == ()
+    assert [e.split(":")[0] for e in listing.errors] == [
+        "gcp trainrig-nowhere buckets", "gcp trainrig-nowhere instances and disks", "gcp trainrig-nowhere TPU VMs"]

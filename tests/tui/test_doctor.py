@@ -49,6 +49,7 @@ def env(env, tmp_path, moto):  # type: ignore[no-untyped-def]
                 "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         env.pop(var, None)
     env.update(moto)
+    env.update({"AWS_EC2_METADATA_DISABLED": "true", "NO_GCE_CHECK": "true"})  # never ask a metadata server
     return env
 
 
