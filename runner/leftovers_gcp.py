@@ -53,7 +53,9 @@ def _buckets(project: str, run_id: str | None) -> list[Leftover]:
 def _compute(project: str, run_id: str | None) -> list[Leftover]:
     from google.cloud import compute_v1
 
-    wanted = _FILTER + (f' AND labels.{RUN_KEY} = "{run_id}"' if run_id else "")
+    # One expression on the cloud's side (the run id is compared here, by _ours): a compound filter
+    # needs each part in parentheses, and a malformed one fails the whole listing.
+    wanted = _FILTER
     out = []
     for _scope, part in compute_v1.InstancesClient().aggregated_list(request={"project": project, "filter": wanted}):
         for i in part.instances:

@@ -169,3 +169,17 @@ def test_doctor_help_imports_no_cloud_sdk():
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "--clean" in p.stdout
     assert p.stderr.strip() == "[]"
+
+
+def test_on_a_terminal_clean_asks_and_deletes_only_on_yes(trainrig, env, tmp_path):
+    from tests.tui.test_down import _on_a_terminal
+
+    lost = aws_run("asked-t4")
+    args = ["doctor", "--cloud", "aws", "--region", "us-east-1", "--clean"]
+    code, screen = _on_a_terminal(env, tmp_path, args, ["n"])
+    assert code == 1, screen  # leftovers remain
+    assert lost["instance"] in aws_existing()["instance"]
+    code, screen = _on_a_terminal(env, tmp_path, args, ["y"])
+    assert code == 0, screen
+    existing = aws_existing()
+    assert all(ident not in existing[kind] for kind, ident in lost.items())
