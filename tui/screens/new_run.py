@@ -7,7 +7,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Switch
 
@@ -51,22 +51,23 @@ class NewRunScreen(ModalScreen[RunSpec | None]):
         self.code = code
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog form"):
-            yield Label("New run: provision, upload, train", classes="title")
-            yield from self._field("code", "code folder", Input(self.code, placeholder="./my-training", id="code"))
-            yield from self._field("code_name", "code name", Input(placeholder="default: the folder's name", id="code_name"))
-            yield from self._field("dataset", "dataset", Input(placeholder="a folder, gs://... or s3://... (optional)", id="dataset"))
-            yield from self._field("dataset_name", "dataset name", Input(placeholder="e.g. beer-v2 (default: none)", id="dataset_name"))
-            yield from self._field("target", "target", Select([(t, t) for t in TARGETS], value="local", allow_blank=False, id="target"))
-            yield from self._field("host", "ssh host", Input(placeholder="user@address[:port] (target ssh)", id="host"))
-            yield from self._field("command", "command", Input(placeholder="default: python train.py", id="command"))
-            yield from self._field("accelerator", "accelerator", Select([], prompt="gcp/aws: from the catalog", id="accelerator"))
-            yield from self._field("zone", "zone", Input(placeholder="gcp/aws: default from your cloud config", id="zone"))
-            with Horizontal(classes="row"):
-                yield Label("spot", classes="name")
-                yield Switch(False, id="spot")
-            yield from self._field("max_runtime", "max runtime", Input("12h", id="max_runtime"))
-            with Horizontal(classes="buttons"):
+        with Vertical(classes="dialog form"):
+            yield Label("New run: provision, upload, train  (ctrl+s starts)", classes="title")
+            with VerticalScroll(id="fields"):
+                yield from self._field("code", "code folder", Input(self.code, placeholder="./my-training", id="code"))
+                yield from self._field("code_name", "code name", Input(placeholder="default: the folder's name", id="code_name"))
+                yield from self._field("dataset", "dataset", Input(placeholder="a folder, gs://... or s3://... (optional)", id="dataset"))
+                yield from self._field("dataset_name", "dataset name", Input(placeholder="e.g. beer-v2 (default: none)", id="dataset_name"))
+                yield from self._field("target", "target", Select([(t, t) for t in TARGETS], value="local", allow_blank=False, id="target"))
+                yield from self._field("host", "ssh host", Input(placeholder="user@address[:port] (target ssh)", id="host"))
+                yield from self._field("command", "command", Input(placeholder="default: python train.py", id="command"))
+                yield from self._field("accelerator", "accelerator", Select([], prompt="gcp/aws: from the catalog", id="accelerator"))
+                yield from self._field("zone", "zone", Input(placeholder="gcp/aws: default from your cloud config", id="zone"))
+                with Horizontal(classes="row"):
+                    yield Label("spot", classes="name")
+                    yield Switch(False, id="spot")
+                yield from self._field("max_runtime", "max runtime", Input("12h", id="max_runtime"))
+            with Horizontal(classes="buttons"):  # outside the scroll: always in sight, even at 80x24
                 yield Button("Start", id="start", variant="primary")
                 yield Button("Cancel", id="cancel")
 
