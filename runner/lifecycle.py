@@ -67,6 +67,7 @@ from runner.units import human_size
 RECONNECT_FOR_S = 120.0
 STOP_WAIT_S = 30.0
 CLOUD_STOP_WAIT_S = 600.0
+CLOUD_STATE_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Lifecycle:
     def __init__(self, journal: Journal | None = None, on_event: EventSink = ignore):
         self.journal = journal or Journal()
         self.emit = on_event
+        self._state_asked = -CLOUD_STATE_EVERY_S  # when the cloud was last asked about a silent machine
 
     # -- helpers --------------------------------------------------------------------------------
     def _phase(self, record: RunRecord, phase: str, detail: str = "") -> None:
@@ -316,7 +318,7 @@ class Lifecycle:
                 if record.stack is not None:
                     # A cloud machine powers off (and refuses logins) after its last sync: the
                     # end of the log and the outcome are in its bucket.
-                    ended = await self._ended_in_bucket(record, offsets, on_event)
+                    ended = await self._ended_in_bucket(record, offsets, on_event) or await self._cloud_machine_gone(record)
                     if ended is not None:
                         status = ended
                         break
@@ -352,9 +354,13 @@ class Lifecycle:
                              f"{record.max_restarts}: a new machine resumes from what {output_location(record.effective_spec())} holds"))
             target = get_target(record.spec.target)
             self._phase(record, "restarting", f"restart {lost.number}")
-            await target.destroy(record, self.journal, self.emit)
-            record.machine, record.attempt_started_at = None, utc_now()
+            # A cloud run's stack stays (its bucket holds the outputs): only its machine is replaced.
+            # The local target's sandbox is the machine: destroyed, then made afresh.
             reprovision = getattr(target, "reprovision", None)
+            if reprovision is None:
+                await target.destroy(record, self.journal, self.emit)
+                record.machine = None
+            record.attempt_started_at = utc_now()
             self._phase(record, "provisioning", f"target {record.spec.target} (restart {lost.number})")
             record.machine = await (reprovision or target.provision)(record, self.journal, self.emit)
             record.state = "up"
@@ -367,6 +373,26 @@ class Lifecycle:
         finally:
             lock.__exit__(None, None, None)
         return record, _not_past(offsets, started)
+
+    async def _cloud_machine_gone(self, record: RunRecord) -> Status | None:
+        """A cloud machine that does not answer and that its cloud reports stopped or terminated (a
+        preemption whose notice nobody saw): the last status in its bucket, settled as lost. Asked
+        only of a run with restarts left, at most every CLOUD_STATE_EVERY_S (a `pulumi refresh`)."""
+        now = self.journal.load(record.run_id)
+        if len(now.restarts) >= now.max_restarts or time.monotonic() - self._state_asked < CLOUD_STATE_EVERY_S:
+            return None
+        self._state_asked = time.monotonic()
+        from runner.targets.cloud import _engine
+        from runner.targets.cloud_restart import GONE_STATES, machine_state
+
+        state = await asyncio.to_thread(machine_state, _engine(self.journal, self.emit), record.run_id)
+        if state not in GONE_STATES:
+            return None
+        status = await asyncio.to_thread(stored_status, record.effective_spec()) or Status(run_id=record.run_id)
+        if not status.done:
+            status.settle_dead_supervisor()
+            status.reason = f"the cloud reports the machine {state} and it does not answer"
+        return status
 
     async def _restarted_elsewhere(self, record: RunRecord, offsets: Offsets) -> RunRecord:
         """Wait (as long as a cloud machine may take to come up) for the other command's restart."""

@@ -122,6 +122,12 @@ class CloudTarget:
         outputs = await self._up_somewhere(engine, record, journal, keys, on_event)
         record.stack = outputs
         journal.save(record)
+        return await self._reach(record, outputs, client_key, host_public, on_event)
+
+    async def _reach(self, record: RunRecord, outputs: StackOutputs, client_key: Path, host_public: str,
+                     on_event: EventSink) -> Machine:
+        """The stack's machine once it answers with the pinned host key, with trainrig's tools on it."""
+        rid = record.run_id
         if outputs.host_key.split()[:2] != host_public.split()[:2]:
             raise HostKeyMismatch(f"run {rid}'s stack reports a host key that is not the one trainrig made for it; "
                                   f"refusing to connect (`trainrig down {rid}` removes the stack).")
@@ -162,6 +168,16 @@ class CloudTarget:
 
     async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
         return recorded_machine(record)
+
+    async def reprovision(self, record: RunRecord, journal: Journal, on_event: EventSink) -> Machine:
+        """A new machine in the run's stack after a preemption (its bucket, identity and keys stay)."""
+        from runner.targets.cloud_restart import replace_machine
+
+        outputs = await replace_machine(_engine(journal, on_event), record, journal, on_event)
+        record.stack = outputs
+        journal.save(record)
+        host_public = (journal.dir(record.run_id) / "host_key.pub").read_text().strip()
+        return await self._reach(record, outputs, journal.key_path(record.run_id, "client_key"), host_public, on_event)
 
     async def destroy(self, record: RunRecord, journal: Journal, on_event: EventSink) -> None:
         """Everything of the stack, whatever state it is in (also after a failed or interrupted up);
