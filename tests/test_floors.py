@@ -61,3 +61,26 @@ def test_remote_tools_run_on_python_3_8():
     done = subprocess.run([sys.executable, "-c", run_vermin, "-q", "-t=3.8-", "--violations", "runner/remote"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_command_line_imports_no_textual_until_the_ui_opens():
+    """`trainrig --help` and every verb stay fast: Textual (and rich) load only for the terminal UI."""
+    import subprocess
+
+    probe = ("import sys\nimport tui.cli as cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'asyncssh')))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_only_the_ui_modules_import_textual():
+    """The command line's own modules never import Textual at their top (cli imports tui.app in a function)."""
+    ui = {"app.py", "messages.py", "run_actions.py"}
+    for path in (ROOT / "tui").glob("*.py"):
+        if path.name in ui:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(n.split(".")[0] in ("textual", "rich") or n.startswith("tui.app") for n in names), (path, names)
