@@ -200,7 +200,11 @@ def examine(only: str | None, regions: tuple[str, ...], projects: tuple[str, ...
             clouds.append(cloud)
             checks.append(check_clock(cloud, (regions[0] if regions else aws_region()) if cloud == "aws" else None))
     checks.append(check_ssh_agent())
-    return Report(checks=tuple(checks), places=places_for(tuple(clouds), regions, projects, records))
+    places = places_for(tuple(clouds), regions, projects, records)
+    if "gcp" in clouds and not places.gcp_projects:
+        checks.append(Check("project gcp", MISSING, "no GCP project is set (GOOGLE_CLOUD_PROJECT, gcloud's, or a run's): "
+                            "GCP was not searched for leftovers; `trainrig doctor --project` names one"))
+    return Report(checks=tuple(checks), places=places)
 
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d+$")  # us-east-1

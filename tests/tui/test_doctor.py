@@ -183,3 +183,13 @@ def test_on_a_terminal_clean_asks_and_deletes_only_on_yes(trainrig, env, tmp_pat
     assert code == 0, screen
     existing = aws_existing()
     assert all(ident not in existing[kind] for kind, ident in lost.items())
+
+
+def test_gcp_with_no_project_anywhere_says_it_was_not_searched(trainrig, env):
+    with gcs_emulator() as gcs:
+        env["STORAGE_EMULATOR_HOST"] = gcs["STORAGE_EMULATOR_HOST"]  # credentials, but no project set anywhere
+        done = trainrig("doctor", "--cloud", "gcp", "--json")
+    report = json.loads(done.out)
+    assert {c["name"]: c["status"] for c in report["checks"]}["project gcp"] == "missing"
+    assert report["places"]["gcp_projects"] == [] and report["leftovers"] == []
+    assert done.code == 0  # nothing failed: it says what it could not do
