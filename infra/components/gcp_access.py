@@ -6,6 +6,7 @@ nothing at project level; plus the login metadata both kinds of machine carry.""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pulumi
 import pulumi_gcp as gcp
@@ -44,7 +45,9 @@ def looks_like_google(name: str) -> bool:
     text = name.lower().translate(_LOOKALIKES)
     if text.startswith("goog"):
         return True
-    return any(_distance(text[i:i + n], "google") <= 2 for n in range(4, 9) for i in range(len(text) - n + 1))
+    squeezed = re.sub(r"(.)\1+", r"\1\1", text)  # "gooooogle" is as close as "google"
+    return any(_distance(t[i:i + n], "google") <= 2 for t in (text, squeezed) for n in range(4, 9)
+               for i in range(len(t) - n + 1))
 
 
 def _distance(a: str, b: str) -> int:

@@ -21,7 +21,7 @@ MACHINE_OUTPUTS = ("address", "ssh_user", "host_key", "output_bucket", "hourly_p
 GCP_VM_IP, TPU_IP, AWS_IP = "203.0.113.10", "203.0.113.20", "203.0.113.30"
 FAKE_AMI = "ami-0123456789abcdef0"
 AMI_SNAPSHOT_GB = 75  # the fake AMI's root snapshot: a smaller --disk-gb is refused
-OFFERED_ZONES = ["us-east-1d", "us-east-1a", "us-east-1b"]  # what the fake EC2 says sells the type
+OFFERED_ZONE_LETTERS = "dab"  # the fake EC2 sells every type in these zones of any region (in this order)
 
 # Not a usable key: its body is a marker the secrecy checks look for.
 PRIVATE_KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAAHOSTKEYPRIVATEPARTmustStaySecret0123456789"
@@ -49,7 +49,7 @@ GCP_T4 = Offer(
 )
 GCP_A100 = Offer(
     cloud="gcp",
-    accelerator="A100",
+    accelerator="A100-40GB",
     count=1,
     kind="gpu",
     machine_type="a2-highgpu-1g",
@@ -196,7 +196,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.declared = []
         self.calls = []
-        self.offered_zones = list(OFFERED_ZONES)
+        self.offered_zones: list[str] | None = None  # None: the region's zones OFFERED_ZONE_LETTERS
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         self.calls.append(args)
@@ -205,7 +205,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     "blockDeviceMappings": [{"deviceName": "/dev/sda1",
                                              "ebs": {"volume_size": str(AMI_SNAPSHOT_GB), "volume_type": "gp3"}}]}
         if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
-            zones = self.offered_zones
+            region = args.args.get("region", "")
+            zones = [region + z for z in OFFERED_ZONE_LETTERS] if self.offered_zones is None else self.offered_zones
             return {"id": args.args.get("region", ""), "locations": zones, "locationTypes": ["availability-zone"] * len(zones),
                     "instanceTypes": [args.args["filters"][0]["values"][0]] * len(zones)}
         raise AssertionError(f"unexpected invoke {args.token}")

@@ -41,7 +41,7 @@ def required_labels(inputs: StackInputs) -> dict[str, str]:
 
 
 def violations(declared: list[Declared], inputs: StackInputs) -> list[str]:
-    checks = (_network, _buckets, _gcp_iam, _aws_iam, _labels, _maintenance, _secrets)
+    checks = (_network, _own_network, _buckets, _gcp_iam, _aws_iam, _labels, _maintenance, _secrets)
     return [problem for check in checks for problem in check(declared, inputs)]
 
 
@@ -73,6 +73,34 @@ def _network(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
                     yield f"{d.name}: security group lets in {sources}, not only {inputs.ssh_from}"
                 if (rule.get("protocol"), rule.get("fromPort"), rule.get("toPort")) != ("tcp", 22, 22):
                     yield f"{d.name}: security group opens {rule}, not only tcp:22"
+
+
+def _own_network(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
+    """The machine and its SSH rule sit on the run's own network, never the project's `default` one,
+    whose default-allow-ssh rule lets tcp:22 in from 0.0.0.0/0 to every instance
+    (https://cloud.google.com/vpc/docs/firewalls#more_rules_default_vpc); on AWS, in the run's own VPC."""
+    networks = {d.id for d in declared if d.type == "gcp:compute/network:Network"
+                and d.plain.get("autoCreateSubnetworks") is False}
+    subnets = {d.id for d in declared if d.type == "gcp:compute/subnetwork:Subnetwork" and d.plain.get("network") in networks}
+    for d in declared:
+        p = d.plain
+        if d.type == FIREWALL and p.get("network") not in networks:
+            yield f"{d.name}: firewall on {p.get('network')!r}, not the run's own custom-mode network"
+        if d.type == "gcp:compute/instance:Instance":
+            for nic in p.get("networkInterfaces") or []:
+                if nic.get("network") not in networks or nic.get("subnetwork") not in subnets:
+                    yield f"{d.name}: VM on {nic.get('network')!r}, not the run's own custom-mode network"
+        if d.type == "gcp:tpu/v2Vm:V2Vm":
+            config = p.get("networkConfig") or {}
+            if config.get("network") not in networks or config.get("subnetwork") not in subnets:
+                yield f"{d.name}: TPU VM on {config.get('network')!r}, not the run's own custom-mode network"
+    vpcs = {d.id for d in declared if d.type == "aws:ec2/vpc:Vpc"}
+    aws_subnets = {d.id for d in declared if d.type == "aws:ec2/subnet:Subnet" and d.plain.get("vpcId") in vpcs}
+    for d in declared:
+        if d.type == SECURITY_GROUP and d.plain.get("vpcId") not in vpcs:
+            yield f"{d.name}: security group outside the run's own VPC"
+        if d.type == "aws:ec2/instance:Instance" and d.plain.get("subnetId") not in aws_subnets:
+            yield f"{d.name}: instance outside the run's own VPC"
 
 
 def _buckets(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:

@@ -114,6 +114,36 @@ TAMPERING: dict[str, tuple[str, Callable[[list[Declared]], None], str]] = {
         lambda d: add(d, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {}),
         "not allowed",
     ),
+    "vm on the default network": (
+        "gcp-t4",
+        lambda d: plain_of(d, GCE)["networkInterfaces"][0].update(network="default"),
+        "not the run's own custom-mode network",
+    ),
+    "tpu on the default network": (
+        "tpu",
+        lambda d: plain_of(d, "gcp:tpu/v2Vm:V2Vm")["networkConfig"].update(network="default"),
+        "not the run's own custom-mode network",
+    ),
+    "firewall on the default network": (
+        "gcp-a100-spot",
+        lambda d: plain_of(d, FIREWALL).update(network="default"),
+        "not the run's own custom-mode network",
+    ),
+    "run network in auto mode": (
+        "gcp-t4",
+        lambda d: plain_of(d, "gcp:compute/network:Network").update(autoCreateSubnetworks=True),
+        "not the run's own custom-mode network",
+    ),
+    "instance in the default vpc": (
+        "aws",
+        lambda d: plain_of(d, EC2).pop("subnetId"),
+        "outside the run's own VPC",
+    ),
+    "security group in the default vpc": (
+        "aws-spot-user-bucket",
+        lambda d: plain_of(d, SG).pop("vpcId"),
+        "outside the run's own VPC",
+    ),
     "gcs bucket with fine-grained acls": (
         "gcp-t4",
         lambda d: plain_of(d, "gcp:storage/bucket:Bucket").pop("uniformBucketLevelAccess"),
