@@ -40,8 +40,10 @@ class TrainrigApp(RunActions, App[None]):
     TITLE = "trainrig"
 
     def __init__(self, journal: Journal | None = None, outputs_root: Path = Path("outputs"),
-                 views: list[RunView] | None = None, now: float | None = None) -> None:
-        """`views` and `now`: a fixed picture (snapshot tests): no journal, no followers, a stopped clock."""
+                 views: list[RunView] | None = None, now: float | None = None,
+                 logs: dict[str, bytes] | None = None) -> None:
+        """`views`, `now` and `logs`: a fixed picture (snapshot tests): no journal, no followers, a
+        stopped clock, each run's log as given."""
         super().__init__()
         self.live = views is None
         self.journal = (journal or Journal()) if self.live else None
@@ -52,6 +54,8 @@ class TrainrigApp(RunActions, App[None]):
         self._activity: dict[str, list[str]] = {}
         self._following: set[str] = set()
         self._follow_failed: dict[str, float] = {}
+        for rid, data in (logs or {}).items():
+            self.log_lines(rid).feed(0, data)
 
     # -- state the screens read ----------------------------------------------------------------------
     def now(self) -> float:

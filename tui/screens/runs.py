@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -46,7 +44,7 @@ class RunsScreen(Screen[None]):
     def redraw(self) -> None:
         views = list(self.app.views.values())  # type: ignore[attr-defined]
         query = self.query_one("#filter", Input).value.strip()
-        self.query_one(RunsTable).show(views, time.time(), query)
+        self.query_one(RunsTable).show(views, self.app.now(), query)  # type: ignore[attr-defined]
         holding = [v for v in views if v.holds_resources]
         cost = sum(v.cost_usd or 0 for v in holding)
         text = f"{len(views)} runs, {len(holding)} holding resources" + (f", ${cost:.2f} so far" if cost else "")

@@ -37,7 +37,7 @@ class TelemetryPanel(Vertical):
         self._shown = t
         for key, name in ROWS:
             series: tuple[float, ...] = getattr(t, key)
-            self.query_one(f"#l-{key}", Label).update(f"{name} {series[-1]:3.0f}%" if series else f"{name} -")
+            self.query_one(f"#l-{key}", Label).update(f"{name:<4} {series[-1]:3.0f}%" if series else f"{name:<4}    -")
             self.query_one(f"#s-{key}", Sparkline).data = list(series[-WINDOW:])
         note = ""
         if t.last is None:
