@@ -66,6 +66,24 @@ def check_cloud_buckets(target: str, dataset: str | None, output_store: str | No
             )
 
 
+# What each cloud takes as an image override. GCP: an image family, an RFC 1035 name of at most 63
+# characters (https://cloud.google.com/compute/docs/naming-resources#resource-name-format). AWS: an AMI
+# name pattern: 3-128 letters, digits, ( ) [ ] space . / - ' @ _, plus the filter's * and ?
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RegisterImage.html, Name).
+_IMAGE = {"gcp": r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?", "aws": r"[A-Za-z0-9()\[\] ./\-'@_*?]{3,128}"}
+_IMAGE_EXAMPLE = {"gcp": "common-cu129-ubuntu-2204-nvidia-580",
+                  "aws": "'Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *'"}
+
+
+def check_image(target: str, image: str | None) -> None:
+    """A GCP family is no AMI pattern and the other way round: say so before anything is made."""
+    import re
+
+    if image and not re.fullmatch(_IMAGE[target], image):
+        kind = "a Deep Learning VM image family" if target == "gcp" else "an AMI name pattern"
+        raise BadInput(f"--image {image!r} is not {kind}, which {target} needs: e.g. --image {_IMAGE_EXAMPLE[target]}.")
+
+
 def check_disk(target: str, disk_gb: int) -> None:
     least = MIN_DISK_GB[target]
     if disk_gb < least:
@@ -115,6 +133,7 @@ def build_cloud(target: str, options: CloudOptions) -> CloudSpec:
         region = region or aws_region()
     offer = catalog.resolve(target, accelerator, zone=zone, region=region, spot=spot)
     check_disk(target, disk_gb)
+    check_image(target, options.image)
     return CloudSpec(
         accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region, project=project,
         spot=spot, disk_gb=disk_gb, ssh_from=parse_ssh_from(ssh_from) if ssh_from else "", image=options.image,

@@ -193,7 +193,7 @@ def spec_from_stack(stacks_dir: Path, run_id: str, home: Path) -> RunSpec:
     from dataclasses import replace
 
     from infra import catalog
-    from infra.cloud import check_cloud_buckets, check_disk, parse_ssh_from
+    from infra.cloud import check_cloud_buckets, check_disk, check_image, parse_ssh_from
 
     spec, keys = read(stacks_dir, run_id)
     writer = Path(keys.host_key_file).resolve().parents[2]  # <home>/runs/<run>/host_key
@@ -206,6 +206,7 @@ def spec_from_stack(stacks_dir: Path, run_id: str, home: Path) -> RunSpec:
         raise BadInput(f"the stack config's trainrig:codePath {spec.code_path} is not a folder: fix it in {config_path(stacks_dir, run_id)}.")
     check_cloud_buckets(spec.target, spec.dataset, spec.output_store)
     check_disk(spec.target, cloud.disk_gb)  # a run switched from gcp may hold a disk too small for aws
+    check_image(spec.target, cloud.image)
     offer = catalog.resolve(spec.target, cloud.accelerator_text, zone=cloud.zone, region=cloud.region, spot=cloud.spot)
     cloud = replace(cloud, accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region,
                     ssh_from=parse_ssh_from(cloud.ssh_from) if cloud.ssh_from else "")

@@ -89,3 +89,21 @@ def test_the_smallest_disk_follows_the_cloud_image():
     with pytest.raises(BadInput, match="--disk-gb 80 is too small for aws's Deep Learning image: give at least 100"):
         build_cloud("aws", CloudOptions(accelerator="T4", region="us-east-1", disk_gb=80))
     assert build_cloud("aws", CloudOptions(accelerator="T4", region="us-east-1", disk_gb=100)).disk_gb == 100
+
+
+@pytest.mark.parametrize("target,image,ok", [
+    ("gcp", "common-cu129-ubuntu-2204-nvidia-580", True),
+    ("gcp", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *", False),
+    ("aws", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *", True),
+    ("aws", "dl;rm -rf", False),
+])
+def test_an_image_of_the_other_cloud_is_refused_in_one_sentence(target, image, ok):
+    from infra.cloud import CloudOptions, build_cloud
+
+    options = CloudOptions(accelerator="T4", project="p" if target == "gcp" else None, image=image,
+                           zone="us-central1-a" if target == "gcp" else None, region="us-east-1" if target == "aws" else None)
+    if ok:
+        assert build_cloud(target, options).image == image
+    else:
+        with pytest.raises(BadInput, match=r"^--image .* is not (a Deep Learning VM image family|an AMI name pattern)"):
+            build_cloud(target, options)
