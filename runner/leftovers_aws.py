@@ -118,6 +118,7 @@ def _buckets(run_id: str | None) -> list[Leftover]:
 
 def list_leftovers(regions: tuple[str, ...], run_id: str | None) -> Listing:
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError  # not a BotoCoreError: an endpoint that is no AWS
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -131,13 +132,14 @@ def list_leftovers(regions: tuple[str, ...], run_id: str | None) -> Listing:
         for what, future in futures:
             try:
                 found += future.result()
-            except (BotoCoreError, ClientError) as e:
+            except (BotoCoreError, ClientError, ResponseParserError) as e:
                 errors.append(f"{what}: {e}")
     return Listing(leftovers=tuple(found), errors=tuple(errors))
 
 
 def delete(f: Leftover) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         _delete(f)
@@ -146,7 +148,7 @@ def delete(f: Leftover) -> None:
         if code.endswith(("NotFound", ".NotFound", "NoSuchEntity", "NoSuchBucket")):
             return  # gone already: what we wanted
         raise LeftoverError(f"aws {f.kind} {f.id}: {e}") from e
-    except BotoCoreError as e:
+    except (BotoCoreError, ResponseParserError) as e:
         raise LeftoverError(f"aws {f.kind} {f.id}: {e}") from e
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,39 @@ def test_gcp_with_no_project_anywhere_says_it_was_not_searched(trainrig, env):
     assert {c["name"]: c["status"] for c in report["checks"]}["project gcp"] == "missing"
     assert report["places"]["gcp_projects"] == [] and report["leftovers"] == []
     assert done.code == 0  # nothing failed: it says what it could not do
+
+
+def test_a_clock_minutes_off_the_clouds_fails_the_check(trainrig, env):
+    """An endpoint whose Date header is 10 minutes ahead of this computer's clock, for real."""
+    import threading
+    import time
+    from email.utils import formatdate
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Ahead(BaseHTTPRequestHandler):
+        def date_time_string(self, timestamp=None):  # type: ignore[no-untyped-def]
+            return formatdate(time.time() + 600, usegmt=True)
+
+        def do_HEAD(self) -> None:
+            self.send_response(403)  # an error answer carries the Date too, as the clouds' do
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ahead)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
+        env["AWS_MAX_ATTEMPTS"] = "1"
+        done, report = _doctor(trainrig)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert report is not None, done.err
+    clock = next(c for c in report["checks"] if c["name"] == "clock aws")
+    assert clock["status"] == "failed" and clock["fix"] == "sudo timedatectl set-ntp true"
+    assert re.search(r"\b(599|600|601) s behind", clock["detail"]), clock  # the header has whole seconds
+    assert done.code == 1
