@@ -47,7 +47,7 @@ class RunsScreen(Screen[None]):
         self.query_one(RunsTable).show(views, self.app.now(), query)  # type: ignore[attr-defined]
         holding = [v for v in views if v.holds_resources]
         cost = sum(v.cost_usd or 0 for v in holding)
-        text = f"{len(views)} runs, {len(holding)} holding resources" + (f", ${cost:.2f} so far" if cost else "")
+        text = f"{len(views)} run{'' if len(views) == 1 else 's'}, {len(holding)} holding resources" + (f", ${cost:.2f} so far" if cost else "")
         if not views:
             text = "no runs yet: press n for a new one (or `trainrig run` on the command line)"
         self.query_one("#summary", Label).update(text)
