@@ -383,6 +383,11 @@ class Supervisor:
 
     def _finish_outcome(self, reason_kind, rc):
         s = self.status
+        if reason_kind == "stopped" and self._watcher is not None and not s.preemption:
+            # The machine's own shutdown (SIGTERM to us all) may come before the next poll saw the notice.
+            notice = self._watcher.check()
+            if notice is not None:
+                reason_kind, s.preemption = "preempted", notice.detail
         s.exit_code = rc
         if reason_kind == "preempted":
             s.outcome, s.reason = "preempted", "the cloud took the machine back (%s): the training was stopped" % s.preemption
