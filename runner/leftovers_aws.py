@@ -10,6 +10,7 @@ import shlex
 from runner.leftovers import MANAGED_BY, MANAGED_KEY, RUN_KEY, Leftover, LeftoverError, Listing, hourly_price, utc
 
 PREFIX = "trainrig-"  # every resource of a run's stack is named trainrig-<run id>-... (infra/components)
+GROUP_RELEASE_S = 120.0
 _LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
@@ -162,7 +163,7 @@ def _delete(f: Leftover) -> None:
         elif f.kind == "volume":
             ec2.delete_volume(VolumeId=f.id)
         elif f.kind == "security-group":
-            ec2.delete_security_group(GroupId=f.id)
+            _delete_group(ec2, f.id)
         else:
             ec2.delete_key_pair(KeyName=f.id)
     elif f.kind == "instance-profile":
@@ -183,6 +184,24 @@ def _delete(f: Leftover) -> None:
         _empty_and_delete_bucket(f.id)
     else:
         raise AssertionError(f.kind)
+
+
+def _delete_group(ec2, group_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A terminated instance's network interface lets go of its group a little later (AWS answers
+    DependencyViolation meanwhile): wait for that, within a bound."""
+    import time
+
+    from botocore.exceptions import ClientError
+
+    end = time.monotonic() + GROUP_RELEASE_S
+    while True:
+        try:
+            ec2.delete_security_group(GroupId=group_id)
+            return
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "DependencyViolation" or time.monotonic() > end:
+                raise
+        time.sleep(5)
 
 
 def _empty_and_delete_bucket(name: str) -> None:
