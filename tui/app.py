@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -17,9 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from infra.errors import TrainrigError
 from runner.events import EngineLine, Event, LogChunk, Notice
-from runner.follow import Offsets
 from runner.journal import Journal, RunRecord
-from runner.lifecycle import Lifecycle
 from runner.run_view import RunView
 from runner.states import RunState
 from tui.log_lines import LogLines
@@ -29,6 +27,9 @@ from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.run import LOG_LINES, RunScreen
 from tui.screens.runs import RunsScreen
+
+if TYPE_CHECKING:
+    from runner.lifecycle import Lifecycle
 
 JOURNAL_S = 2.0  # the journal is read again this often (runs started from the command line appear)
 RETRY_FOLLOW_S = 30.0  # a follower that failed is started again after this long at the earliest
@@ -70,8 +71,10 @@ class TrainrigApp(RunActions, App[None]):
     def activity(self, run_id: str) -> list[str]:
         return self._activity.setdefault(run_id, [])
 
-    def lifecycle(self, run_id: str) -> Lifecycle:
+    def lifecycle(self, run_id: str) -> "Lifecycle":
         """One Lifecycle per call, its events tagged with the run they are about."""
+        from runner.lifecycle import Lifecycle  # SSH and friends load after the first screen is drawn
+
         return Lifecycle(self.journal, on_event=lambda event: self.post_message(RunEvent(run_id, event)))
 
     # -- start-up and the journal ----------------------------------------------------------------------
@@ -115,6 +118,8 @@ class TrainrigApp(RunActions, App[None]):
                         exit_on_error=False, description="follow")
 
     async def _follow(self, run_id: str) -> None:
+        from runner.follow import Offsets
+
         lines = self.log_lines(run_id)
         view = self.views.get(run_id)
         offsets = Offsets(log=lines.end, metrics=view.metrics_offset if view else 0,

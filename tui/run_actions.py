@@ -1,5 +1,6 @@
 """What the keys do to a run: each action is a worker that calls the runner (runner/lifecycle.py) as
-the command line does, and turns the runner's typed refusals into buttons (their ways out)."""
+the command line does, and turns the runner's typed refusals into buttons (their ways out).
+The runner's SSH side is imported when first used, so the first screen does not wait for it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from pathlib import Path
 
 from infra.errors import TrainrigError
 from infra.spec import RunSpec
-from runner.down_checks import OutputsNotDownloaded, TrainingGoing
 from runner.errors import AlreadyTraining, NoMachine
-from runner.lifecycle import Lifecycle
 from runner.run_view import RunView
 from tui.screens.confirm_destroy import DISCARD, DOWNLOAD_FIRST, ConfirmDestroy
 from tui.screens.ways_out import WaysOut
@@ -46,7 +45,7 @@ class RunActions:
         await self._start(spec.run_id)
 
     async def _start(self, run_id: str) -> None:
-        life: Lifecycle = self.lifecycle(run_id)  # type: ignore[attr-defined]
+        life = self.lifecycle(run_id)  # type: ignore[attr-defined]
         try:
             await life.start(run_id, follow_log=False)
         except AlreadyTraining:
@@ -76,6 +75,8 @@ class RunActions:
         return folder
 
     async def _destroy(self, run_id: str) -> None:
+        from runner.down_checks import OutputsNotDownloaded, TrainingGoing
+
         view = self.views[run_id]
         choice = await self.push_screen_wait(ConfirmDestroy(view))  # type: ignore[attr-defined]
         if choice is None:

@@ -134,7 +134,7 @@ def test_a_failing_training_shows_failed_with_its_exit_code(state_home, tmp_path
             await until(pilot, "the log", lambda: "about to fail" in log_text(app))
             await pilot.press("escape")
             table = app.screen.query_one(RunsTable)
-            await until(pilot, "the row", lambda: table.get_cell(rid, "phase").plain == "failed")
+            await until(pilot, "the row", lambda: rid in table.rows and table.get_cell(rid, "phase").plain == "failed")
             assert str(table.get_cell(rid, "phase").style) == "red"
 
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
 
 HELP = """\
 # trainrig
@@ -38,5 +37,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [("escape,q,question_mark", "app.pop_screen", "Close")]
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import Markdown  # markdown-it loads when help is first asked for
+
         with VerticalScroll(classes="dialog help"):
             yield Markdown(HELP)
