@@ -1,5 +1,5 @@
-"""AWS leftovers: EC2 instances, unattached volumes, security groups and key pairs per region (found
-by a tag filter on the cloud's side), IAM roles and instance profiles and S3 buckets (global; their
+"""AWS leftovers: EC2 instances, unattached volumes, security groups, key pairs and a run's own VPC,
+subnet, route table and internet gateway per region (found by a tag filter on the cloud's side), IAM roles and instance profiles and S3 buckets (global; their
 listings carry no tags, so only names that start like a run's stack names them are asked for theirs).
 boto3 finds the usual credentials and honours AWS_ENDPOINT_URL (the tests' moto server)."""
 
@@ -64,6 +64,32 @@ def _regional(region: str, run_id: str | None) -> list[Leftover]:
         # By name (unique in its region): moto's server ignores a KeyPairId on delete.
         out.append(Leftover("aws", "key-pair", k["KeyName"], region, _tags(k.get("Tags"))[RUN_KEY], utc(k.get("CreateTime")),
                             None, _cmd("aws", "ec2", "delete-key-pair", "--region", region, "--key-name", k["KeyName"])))
+    return out + _network(ec2, region, run_id)
+
+
+def _network(ec2, region: str, run_id: str | None) -> list[Leftover]:  # type: ignore[no-untyped-def]
+    """A run's own VPC with its subnet, route table and internet gateway (infra/components/aws_network.py):
+    free, but five VPCs per region is the default quota, so a few leftovers stop the next run."""
+    out = []
+    for s in ec2.describe_subnets(Filters=_filters(run_id))["Subnets"]:
+        out.append(Leftover("aws", "subnet", s["SubnetId"], region, _tags(s.get("Tags"))[RUN_KEY], None, None,
+                            _cmd("aws", "ec2", "delete-subnet", "--region", region, "--subnet-id", s["SubnetId"])))
+    for t in ec2.describe_route_tables(Filters=_filters(run_id))["RouteTables"]:
+        steps = [_cmd("aws", "ec2", "disassociate-route-table", "--region", region, "--association-id", a["RouteTableAssociationId"])
+                 for a in t.get("Associations", []) if not a.get("Main") and a.get("SubnetId")]
+        out.append(Leftover("aws", "route-table", t["RouteTableId"], region, _tags(t.get("Tags"))[RUN_KEY], None, None,
+                            " && ".join(steps + [_cmd("aws", "ec2", "delete-route-table", "--region", region,
+                                                      "--route-table-id", t["RouteTableId"])])))
+    for g in ec2.describe_internet_gateways(Filters=_filters(run_id))["InternetGateways"]:
+        gid = g["InternetGatewayId"]
+        steps = [_cmd("aws", "ec2", "detach-internet-gateway", "--region", region, "--internet-gateway-id", gid,
+                      "--vpc-id", a["VpcId"]) for a in g.get("Attachments", [])]
+        out.append(Leftover("aws", "internet-gateway", gid, region, _tags(g.get("Tags"))[RUN_KEY], None, None,
+                            " && ".join(steps + [_cmd("aws", "ec2", "delete-internet-gateway", "--region", region,
+                                                      "--internet-gateway-id", gid)])))
+    for v in ec2.describe_vpcs(Filters=_filters(run_id))["Vpcs"]:
+        out.append(Leftover("aws", "vpc", v["VpcId"], region, _tags(v.get("Tags"))[RUN_KEY], None, None,
+                            _cmd("aws", "ec2", "delete-vpc", "--region", region, "--vpc-id", v["VpcId"])))
     return out
 
 
@@ -154,7 +180,9 @@ def delete(f: Leftover) -> None:
 
 
 def _delete(f: Leftover) -> None:
-    if f.kind in ("instance", "volume", "security-group", "key-pair"):
+    if f.kind in ("subnet", "route-table", "internet-gateway", "vpc"):
+        _delete_network(_client("ec2", f.where), f)
+    elif f.kind in ("instance", "volume", "security-group", "key-pair"):
         ec2 = _client("ec2", f.where)
         if f.kind == "instance":
             ec2.terminate_instances(InstanceIds=[f.id])
@@ -184,6 +212,24 @@ def _delete(f: Leftover) -> None:
         _empty_and_delete_bucket(f.id)
     else:
         raise AssertionError(f.kind)
+
+
+def _delete_network(ec2, f: Leftover) -> None:  # type: ignore[no-untyped-def]
+    if f.kind == "subnet":
+        ec2.delete_subnet(SubnetId=f.id)
+    elif f.kind == "route-table":
+        for t in ec2.describe_route_tables(RouteTableIds=[f.id])["RouteTables"]:
+            for a in t.get("Associations", []):
+                if not a.get("Main") and a.get("SubnetId"):
+                    ec2.disassociate_route_table(AssociationId=a["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=f.id)
+    elif f.kind == "internet-gateway":
+        for g in ec2.describe_internet_gateways(InternetGatewayIds=[f.id])["InternetGateways"]:
+            for a in g.get("Attachments", []):
+                ec2.detach_internet_gateway(InternetGatewayId=f.id, VpcId=a["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=f.id)
+    else:
+        ec2.delete_vpc(VpcId=f.id)
 
 
 def _delete_group(ec2, group_id: str) -> None:  # type: ignore[no-untyped-def]

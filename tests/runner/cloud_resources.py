@@ -32,20 +32,21 @@ def _suffix() -> str:
 
 
 def aws_run(run_id: str, region: str = "us-east-1", instance_type: str = "g4dn.xlarge") -> dict[str, str]:
-    """Instance, security group, key pair, role (with its inline policy) in an instance profile, and a
-    bucket, all tagged as run `run_id`'s; returns {kind: id}."""
+    """The run's own network, an instance in it, its security group, key pair, role (with its inline
+    policy) in an instance profile, and a bucket, all tagged as run `run_id`'s; returns {kind: id}."""
     import boto3
 
     tags = [{"Key": k, "Value": v} for k, v in labels(run_id).items()]
     base = f"trainrig-{run_id}"
     ec2 = boto3.client("ec2", region_name=region)
+    net = _aws_network(ec2, tags, base)
     key = ec2.import_key_pair(KeyName=f"{base}-{_suffix()}", PublicKeyMaterial=PUBLIC_KEY.encode(),
                               TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}])
     group = ec2.create_security_group(GroupName=f"{base}-{_suffix()}", Description=f"trainrig run {run_id}: SSH only",
-                                      TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])
+                                      VpcId=net["vpc"], TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType=instance_type,
-                                 KeyName=key["KeyName"], SecurityGroupIds=[group["GroupId"]],
+                                 KeyName=key["KeyName"], SubnetId=net["subnet"], SecurityGroupIds=[group["GroupId"]],
                                  TagSpecifications=[{"ResourceType": "instance", "Tags": tags + [{"Key": "Name", "Value": base}]}])
     iam = boto3.client("iam")
     role = f"{base}-role-{_suffix()}"
@@ -60,7 +61,23 @@ def aws_run(run_id: str, region: str = "us-east-1", instance_type: str = "g4dn.x
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
     s3.put_object(Bucket=bucket, Key=f"{run_id}/outputs/model.pt", Body=b"weights")
     return {"instance": instance["Instances"][0]["InstanceId"], "security-group": group["GroupId"],
-            "key-pair": key["KeyName"], "role": role, "instance-profile": profile, "bucket": bucket}
+            "key-pair": key["KeyName"], "role": role, "instance-profile": profile, "bucket": bucket, **net}
+
+
+def _aws_network(ec2, tags: list[dict], base: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The run's own VPC as infra/components/aws_network.py makes it: a subnet, an internet gateway
+    attached, a route table associated with the subnet."""
+    def spec(kind: str, *extra: dict) -> list[dict]:
+        return [{"ResourceType": kind, "Tags": tags + list(extra)}]
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=spec("vpc", {"Key": "Name", "Value": base}))["Vpc"]["VpcId"]
+    gateway = ec2.create_internet_gateway(TagSpecifications=spec("internet-gateway"))["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", TagSpecifications=spec("subnet"))["Subnet"]["SubnetId"]
+    routes = ec2.create_route_table(VpcId=vpc, TagSpecifications=spec("route-table"))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=routes, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    ec2.associate_route_table(RouteTableId=routes, SubnetId=subnet)
+    return {"vpc": vpc, "subnet": subnet, "internet-gateway": gateway, "route-table": routes}
 
 
 def aws_existing() -> dict[str, set[str]]:
@@ -78,6 +95,10 @@ def aws_existing() -> dict[str, set[str]]:
         "role": {r["RoleName"] for r in iam.list_roles()["Roles"]},
         "instance-profile": {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]},
         "bucket": {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]},
+        "vpc": {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]},
+        "subnet": {s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]},
+        "internet-gateway": {g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"]},
+        "route-table": {t["RouteTableId"] for t in ec2.describe_route_tables()["RouteTables"]},
     }
 
 

@@ -14,7 +14,8 @@ from runner.leftovers import LeftoverError, Places, find, hourly_price, sweep_ru
 from tests.buckets import environment, gcs_emulator
 from tests.runner.cloud_resources import aws_existing, aws_run, gcs_run_bucket, moto_server, reset
 
-KINDS = {"instance", "security-group", "key-pair", "role", "instance-profile", "bucket"}
+KINDS = {"instance", "security-group", "key-pair", "role", "instance-profile", "bucket", "vpc", "subnet",
+         "internet-gateway", "route-table"}
 HERE = Places(aws_regions=("us-east-1",))
 
 
