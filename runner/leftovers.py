@@ -22,7 +22,8 @@ MANAGED_KEY, RUN_KEY = "managed-by", "trainrig-run"
 # Deleted in this order: what uses a thing goes before it (an instance before its security group,
 # an instance profile before its role, a VM before its bucket's service account).
 ORDER = ("tpu-node", "instance", "disk", "volume", "security-group", "key-pair", "instance-profile", "role", "bucket",
-         "subnet", "route-table", "internet-gateway", "vpc")  # a run's own AWS network last, its VPC at the very end
+         "subnet", "route-table", "internet-gateway", "vpc",  # a run's own AWS network, its VPC last
+         "firewall", "subnetwork", "network")  # a run's own GCP network, likewise
 
 
 class LeftoverError(TrainrigError):

@@ -1,8 +1,10 @@
 """GCP leftovers: Compute Engine instances and unattached disks (the cloud filters them by label),
 TPU VMs and Cloud Storage buckets (filtered here: their list calls take no label filter).
 
-Firewall rules, service accounts and networks take no labels on GCP, so they are not found here;
-they bill nothing, and a firewall rule admits nothing once no machine carries its tag.
+Firewall rules, networks and subnetworks take no labels on GCP: a run's are known by their name
+(`trainrig-<run id>-...`, infra/components) and their description (`trainrig run <run id>...`),
+both required. A run's own network counts against the project's network quota, so it matters.
+Service accounts (no labels, no description of that form, free) are not searched.
 google-cloud-compute and google-cloud-tpu come with the gcp extra and are imported only when used.
 With STORAGE_EMULATOR_HOST set (the tests' emulator) only buckets are asked: there is no Compute
 or TPU emulator, and the emulator's project is not a real one."""
@@ -10,11 +12,13 @@ or TPU emulator, and the emulator's project is not a real one."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 
 from runner.leftovers import MANAGED_BY, MANAGED_KEY, RUN_KEY, Leftover, LeftoverError, Listing, hourly_price, utc
 
 _FILTER = f'labels.{MANAGED_KEY} = "{MANAGED_BY}"'
+_DESCRIBED = re.compile(r"^trainrig run ([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z])(?::|$)")  # infra/components' descriptions
 
 
 def _ours(labels: dict[str, str] | None, run_id: str | None) -> bool:
@@ -97,6 +101,40 @@ def _tpus(project: str, run_id: str | None) -> list[Leftover]:
     return out
 
 
+def _described_run(name: str, description: str, run_id: str | None) -> str | None:
+    """The run a network, subnetwork or firewall rule belongs to, when both its name and its
+    description say it is a trainrig run's (and, with `run_id`, that run's)."""
+    m = _DESCRIBED.match(description or "")
+    if not m or not name.startswith(f"trainrig-{m.group(1)}-") or run_id not in (None, m.group(1)):
+        return None
+    return m.group(1)
+
+
+def _networks(project: str, run_id: str | None) -> list[Leftover]:
+    from google.cloud import compute_v1
+
+    out = []
+    for f in compute_v1.FirewallsClient().list(project=project):
+        rid = _described_run(f.name, f.description, run_id)
+        if rid:
+            out.append(Leftover("gcp", "firewall", f.name, "global", rid, utc(f.creation_timestamp), None, shlex.join(
+                ["gcloud", "compute", "firewall-rules", "delete", f.name, "--project", project, "--quiet"]), project=project))
+    for _scope, part in compute_v1.SubnetworksClient().aggregated_list(request={"project": project}):
+        for s in part.subnetworks:
+            rid = _described_run(s.name, s.description, run_id)
+            if rid:
+                region = _last(s.region)
+                out.append(Leftover("gcp", "subnetwork", s.name, region, rid, utc(s.creation_timestamp), None, shlex.join(
+                    ["gcloud", "compute", "networks", "subnets", "delete", s.name, "--region", region, "--project", project,
+                     "--quiet"]), project=project))
+    for n in compute_v1.NetworksClient().list(project=project):
+        rid = _described_run(n.name, n.description, run_id)
+        if rid:
+            out.append(Leftover("gcp", "network", n.name, "global", rid, utc(n.creation_timestamp), None, shlex.join(
+                ["gcloud", "compute", "networks", "delete", n.name, "--project", project, "--quiet"]), project=project))
+    return out
+
+
 def list_leftovers(projects: tuple[str, ...], run_id: str | None) -> Listing:
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
@@ -107,9 +145,9 @@ def list_leftovers(projects: tuple[str, ...], run_id: str | None) -> Listing:
     for project in projects:
         parts = [("buckets", _buckets)]
         if _emulated():
-            skipped.append(f"gcp {project}: instances, disks and TPU VMs (STORAGE_EMULATOR_HOST is set: no Compute emulator)")
+            skipped.append(f"gcp {project}: instances, disks, TPU VMs and networks (STORAGE_EMULATOR_HOST is set: no Compute emulator)")
         else:
-            parts += [("instances and disks", _compute), ("TPU VMs", _tpus)]
+            parts += [("instances and disks", _compute), ("TPU VMs", _tpus), ("networks and firewall rules", _networks)]
         for what, call in parts:
             try:
                 found += call(project, run_id)
@@ -146,6 +184,15 @@ def _delete(f: Leftover) -> None:
         from google.cloud import compute_v1
 
         compute_v1.DisksClient().delete(project=f.project, zone=f.where, disk=f.id).result()
+    elif f.kind in ("firewall", "subnetwork", "network"):
+        from google.cloud import compute_v1
+
+        if f.kind == "firewall":
+            compute_v1.FirewallsClient().delete(project=f.project, firewall=f.id).result()
+        elif f.kind == "subnetwork":
+            compute_v1.SubnetworksClient().delete(project=f.project, region=f.where, subnetwork=f.id).result()
+        else:
+            compute_v1.NetworksClient().delete(project=f.project, network=f.id).result()
     elif f.kind == "tpu-node":
         from google.cloud import tpu_v2
 

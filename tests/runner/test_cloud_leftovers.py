@@ -130,3 +130,24 @@ def test_gcp_without_credentials_is_an_error_for_each_part_never_an_empty_listin
     assert listing.leftovers == ()
     assert [e.split(":")[0] for e in listing.errors] == [
         "gcp trainrig-nowhere buckets", "gcp trainrig-nowhere instances and disks", "gcp trainrig-nowhere TPU VMs"]
+
+
+@pytest.mark.parametrize("kind", ["gpu", "tpu"])
+def test_a_gcp_stacks_unlabelled_network_pieces_are_known_by_name_and_description(kind):
+    """Firewall rules, networks and subnetworks take no labels: the sweep knows them by the names and
+    descriptions the components give them (declared under Pulumi's mocks; the cloud name is the
+    logical one plus Pulumi's 7-character suffix)."""
+    from infra.components.gcp_gpu_machine import GcpGpuMachine
+    from infra.components.gcp_tpu_machine import GcpTpuMachine
+    from runner.leftovers_gcp import _described_run
+    from tests.infra.components.harness import GCP_T4, GCP_TPU, deploy, make_inputs
+
+    make = (lambda: GcpGpuMachine("yolo-coco", make_inputs(GCP_T4))) if kind == "gpu" else (
+        lambda: GcpTpuMachine("yolo-coco", make_inputs(GCP_TPU)))
+    pieces = [d for d in deploy(make).declared if d.type in (
+        "gcp:compute/firewall:Firewall", "gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork")]
+    assert pieces
+    for d in pieces:
+        cloud_name = d.plain.get("name") or f"{d.name}-1a2b3c4"
+        assert _described_run(cloud_name, d.plain.get("description", ""), None) == "yolo-coco", d.name
+        assert _described_run(cloud_name, d.plain.get("description", ""), "yolo") is None  # another run's: never
