@@ -4,6 +4,7 @@ The runner's SSH side is imported when first used, so the first screen does not 
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -116,15 +117,23 @@ class RunActions:
         if record.machine is None or record.state not in ("up", "started", "finished"):
             raise NoMachine(run_id, record.state, ", there is no machine to open a shell on")
         machine = await get_target(record.spec.target).reattach(record, life.journal)
-        known = life.journal.write_private(run_id, "ui_known_hosts", "".join(
-            f"[{machine.host}]:{machine.port} {key}\n" for key in machine.host_keys).encode())
-        cmd = ["ssh", "-p", str(machine.port), "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-               "-o", "HostKeyAlias=" + f"[{machine.host}]:{machine.port}"]
-        if machine.client_key:
-            cmd += ["-i", machine.client_key, "-o", "IdentitiesOnly=yes"]
-        cmd += ["-t", f"{machine.user}@{machine.host}", f"cd {shlex.quote(machine.run_dir(run_id))} 2>/dev/null; exec $SHELL -l"]
+        if record.spec.target == "local":
+            # The local machine is this computer (its embedded server gives no terminals): a shell here.
+            cmd, cwd = [os.environ.get("SHELL", "/bin/sh")], machine.run_dir(run_id)
+            cwd = cwd if os.path.isdir(cwd) else machine.root
+        else:
+            known = life.journal.write_private(run_id, "ui_known_hosts", "".join(
+                f"[{machine.host}]:{machine.port} {key}\n" for key in machine.host_keys).encode())
+            cmd, cwd = ["ssh", "-p", str(machine.port), "-o", f"UserKnownHostsFile={known}",
+                        "-o", "StrictHostKeyChecking=yes", "-o", f"HostKeyAlias=[{machine.host}]:{machine.port}"], None
+            if machine.client_key:
+                cmd += ["-i", machine.client_key, "-o", "IdentitiesOnly=yes"]
+            cmd += ["-t", f"{machine.user}@{machine.host}",
+                    f"cd {shlex.quote(machine.run_dir(run_id))} 2>/dev/null; exec \"${{SHELL:-/bin/sh}}\" -l"]
         with self.suspend():  # type: ignore[attr-defined]
             try:
-                subprocess.run(cmd, check=False)
+                done = subprocess.run(cmd, cwd=cwd, check=False)
             except OSError as e:
-                raise TrainrigError(f"could not start ssh ({e}): install OpenSSH's client.") from e
+                raise TrainrigError(f"could not start {cmd[0]} ({e}).") from e
+        if cmd[0] == "ssh" and done.returncode == 255:
+            raise TrainrigError(f"ssh could not open a shell on run {run_id}'s machine (exit 255; it said why above).")
