@@ -151,3 +151,25 @@ def test_a_gcp_stacks_unlabelled_network_pieces_are_known_by_name_and_descriptio
         cloud_name = d.plain.get("name") or f"{d.name}-1a2b3c4"
         assert _described_run(cloud_name, d.plain.get("description", ""), None) == "yolo-coco", d.name
         assert _described_run(cloud_name, d.plain.get("description", ""), "yolo") is None  # another run's: never
+
+
+def test_the_sweep_down_runs_after_pulumi_destroy_finds_the_run_from_its_record(moto):
+    """runner/targets/cloud.py's step after `pulumi destroy`: the run's place comes from its record,
+    and each resource deleted is told as a Notice."""
+    from pathlib import Path
+
+    from infra.cloud import CloudOptions
+    from infra.spec import build_spec
+    from runner.events import Notice
+    from runner.journal import RunRecord
+    from runner.targets.cloud import sweep
+
+    spec = build_spec(code=str(Path(__file__).resolve().parents[2] / "examples" / "digits"), code_name="swept",
+                      dataset_name="t4", target="aws",
+                      cloud=CloudOptions(accelerator="T4", region="us-east-1", ssh_from="203.0.113.7/32"))
+    mine, theirs = aws_run(spec.run_id), aws_run("kept-t4")
+    events: list = []
+    sweep(RunRecord(spec=spec, state="destroying", stack_created=True), events.append)
+    assert all(isinstance(e, Notice) for e in events) and len(events) == len(mine)
+    assert all(spec.run_id in e.text and e.text.endswith("deleted") for e in events)
+    assert _by_run(find(HERE, known=set())) == {"kept-t4": theirs}
