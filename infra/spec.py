@@ -73,6 +73,7 @@ class RunSpec:
     host: SshHost | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
+    python: str | None = None  # ssh target: the interpreter on the machine (default: python3 as its PATH finds it)
     output_store: str | None = None  # gs://... or s3://...: the run's outputs go to <store>/<run id>/
     cloud: CloudSpec | None = None  # targets gcp and aws: the machine to rent
     notes: tuple[str, ...] = field(default=(), compare=False)
@@ -175,6 +176,7 @@ def build_spec(
     known_hosts: str | None = None,
     output_store: str | None = None,
     cloud: CloudOptions | None = None,
+    python: str | None = None,
 ) -> RunSpec:
     """Check everything that can be checked on this computer; raise BadInput with one sentence."""
     code_dir = Path(code).expanduser()
@@ -221,6 +223,11 @@ def build_spec(
         ssh_host = SshHost.parse(host)
     elif host:
         raise BadInput(f"--host is only for --target ssh (the target is {target}).")
+    if python is not None:
+        if target != "ssh":
+            raise BadInput(f"--python is only for --target ssh (the target is {target}).")
+        if not python or any(c.isspace() for c in python):
+            raise BadInput(f"--python {python!r} is not an interpreter: give its path on the machine, e.g. /opt/conda/bin/python.")
     if identity_file is not None and not Path(identity_file).expanduser().is_file():
         raise BadInput(f"the key file {identity_file} does not exist: give the path of your private key.")
     if known_hosts is not None and not Path(known_hosts).expanduser().is_file():
@@ -239,6 +246,7 @@ def build_spec(
         host=ssh_host,
         identity_file=str(Path(identity_file).expanduser().resolve()) if identity_file else None,
         known_hosts=str(Path(known_hosts).expanduser().resolve()) if known_hosts else None,
+        python=python,
         output_store=output_store,
         cloud=cloud_spec,
         notes=notes,

@@ -49,6 +49,8 @@ def _spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="for --target ssh: user@address[:port]")
     p.add_argument("--identity", help="for --target ssh: private key file (default: your SSH agent and default keys)")
     p.add_argument("--known-hosts", help="for --target ssh: known_hosts file with the host's key (default ~/.ssh/known_hosts)")
+    p.add_argument("--python", help="for --target ssh: the Python on the machine whose packages the training sees "
+                   "(e.g. a conda env's /opt/conda/envs/ml/bin/python; default: python3)")
     p.add_argument("--max-runtime", default="12h", help="stop the training after this long (e.g. 90m, 2h; default 12h)")
     p.add_argument("--sync-interval", default="60s", help="copy outputs and logs to the run's store this often (default 60s)")
     p.add_argument("--install-script", help="bash script in the code folder run before training (default: install.sh if present)")
@@ -133,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _FROM_STACK_CONFLICTS = ("code_name", "dataset_name", "dataset", "output_store", "module", "command", "env", "host",
-                         "identity", "known_hosts", "install_script",
+                         "identity", "known_hosts", "python", "install_script",
                          "accelerator", "zone", "region", "project", "spot", "disk_gb", "ssh_from", "image", "any_zone")
 
 
@@ -161,7 +163,7 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
         code=a.code, code_name=a.code_name, dataset_name=a.dataset_name, dataset=a.dataset, module=a.module,
         command=a.command, env=a.env, target=a.target, max_runtime_s=parse_duration(a.max_runtime, "--max-runtime"),
         sync_interval_s=parse_duration(a.sync_interval, "--sync-interval"), install_script=a.install_script,
-        host=a.host, identity_file=a.identity, known_hosts=a.known_hosts, output_store=a.output_store,
+        host=a.host, identity_file=a.identity, known_hosts=a.known_hosts, python=a.python, output_store=a.output_store,
         cloud=CloudOptions(accelerator=a.accelerator, zone=a.zone, region=a.region, project=a.project, spot=a.spot,
                            disk_gb=a.disk_gb, ssh_from=a.ssh_from, image=a.image, any_zone=a.any_zone),
     )

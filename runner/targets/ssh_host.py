@@ -39,13 +39,14 @@ def pinned_keys(known_hosts: str, host: str, port: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(k.export_public_key().decode().strip() for k in keys))
 
 
-async def install_tools(conn: asyncssh.SSHClientConnection, machine: Machine) -> tuple[Machine, str]:
-    """Find the machine's python3 (3.8+) and copy trainrig's tools there; returns the machine with
+async def install_tools(conn: asyncssh.SSHClientConnection, machine: Machine, python: str = "python3") -> tuple[Machine, str]:
+    """Find the machine's `python` (3.8+) and copy trainrig's tools there; returns the machine with
     its interpreter's real path, and the Python version."""
-    probe = await ssh.run(conn, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)"])
+    probe = await ssh.run(conn, [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)"])
     version, _, executable = (probe.stdout or b"").decode().strip().partition("\n")
     if probe.exit_status != 0 or tuple(int(x) for x in version.split(".")) < MIN_PYTHON:
-        raise BadInput(f"{machine.address} has no python3 of version 3.8 or newer (found {version or 'none'}): install one there.")
+        fix = "install one there" if python == "python3" else "give another with --python"
+        raise BadInput(f"{machine.address} has no {python} of version 3.8 or newer (found {version or 'none'}): {fix}.")
     # The interpreter itself, not a shim (pyenv's cost ~80 ms per command) or whatever PATH finds later.
     machine = replace(machine, python=executable.strip() or "python3")
     await tools.install(conn, machine)
@@ -65,7 +66,7 @@ class SshTarget:
             client_key=spec.identity_file, python="python3", root=ROOT, venv_cache=f"{ROOT}/venvs",
         )
         async with ssh.connect(machine) as conn:
-            machine, version = await install_tools(conn, machine)
+            machine, version = await install_tools(conn, machine, spec.python or "python3")
         on_event(Notice(f"ssh machine {machine.address}: Python {version}, host key pinned ({ssh.fingerprints(machine.host_keys)})"))
         return machine
 

@@ -30,6 +30,7 @@ def one_error_line(err: str) -> str:
         (["run", "{tmp}/ok", "--dataset-name", "d", "--target", "moon"], "--target 'moon' is not known"),
         (["run", "{tmp}/ok", "--dataset-name", "d", "--env", "NOEQUALS"], "KEY=VALUE"),
         (["logs", "no-such-run"], "there is no run 'no-such-run'"),
+        (["run", "{tmp}/ok", "--dataset-name", "d", "--python", "/usr/bin/python3"], "--python is only for --target ssh"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(trainrig, tmp_path, state_home, args, expected):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,8 +62,10 @@ def test_metrics_and_tensorboard_through_openssh(trainrig, popen_trainrig, sshd,
         for step in range(3):
             th.log_metrics(step, loss=1.0 / (step + 1))
     """)
+    # The machine's Python is this one (its TensorBoard, as a GPU box's conda env would have it), not
+    # whatever python3 the login shell finds first.
     args = ["--target", "ssh", "--host", f"{sshd.user}@127.0.0.1:{sshd.port}",
-            "--identity", str(sshd.client_key), "--known-hosts", str(sshd.known_hosts)]
+            "--identity", str(sshd.client_key), "--known-hosts", str(sshd.known_hosts), "--python", sys.executable]
     assert trainrig("up", str(code), "--dataset-name", "none", *args).code == 0
     try:
         assert trainrig("start", "sshboard-none").code == 0
@@ -82,3 +85,13 @@ def test_metrics_and_tensorboard_through_openssh(trainrig, popen_trainrig, sshd,
         assert p.wait(30) == 0
     finally:
         assert trainrig("down", "sshboard-none", "--stop", "--discard-outputs").code == 0
+
+
+def test_a_python_the_machine_does_not_have_is_one_sentence(trainrig, sshd, tmp_path, state_home):
+    code = make_code(tmp_path / "nopy", "print('x')\n")
+    done = trainrig("up", str(code), "--dataset-name", "none", "--target", "ssh", "--host", f"{sshd.user}@127.0.0.1:{sshd.port}",
+                    "--identity", str(sshd.client_key), "--known-hosts", str(sshd.known_hosts), "--python", "/no/such/python")
+    assert done.code == 2
+    [line] = [ln for ln in done.err.splitlines() if ln.startswith("error:")]
+    assert "/no/such/python" in line and "--python" in line
+    assert not (state_home / "runs" / "nopy-none").exists()
