@@ -156,7 +156,17 @@ class TrainrigApp(RunActions, App[None]):
         view = self.views.get(message.run_id)
         if view is not None and view.state in (RunState.STARTED, RunState.FINISHED):
             self.follow(message.run_id)  # a finished run's follower shows all of it and ends
+        elif view is not None and view.downloads and self.log_lines(view.run_id).end == 0:
+            self._read_download(view.run_id, Path(view.downloads[-1]))
         self.push_screen(RunScreen(message.run_id))
+
+    @work(thread=True, exit_on_error=False, group="downloads")
+    def _read_download(self, run_id: str, folder: Path) -> None:
+        """The machine is gone: the log and metrics as last downloaded."""
+        from tui.downloaded import events_from_download
+
+        for event in events_from_download(folder):
+            self.post_message(RunEvent(run_id, event))
 
     @on(RunAction)
     def _act(self, message: RunAction) -> None:

@@ -113,6 +113,12 @@ def test_destroy_without_downloaded_outputs_offers_download_first_or_discard(sta
             await until(pilot, "the runs", lambda: {"uikeep-none", "uidrop-none"} <= set(app.views))
             await destroy(pilot, "uikeep-none", "download")
             await destroy(pilot, "uidrop-none", "discard")
+            # Its machine gone, a run still shows its log and metrics: from its download.
+            table = app.screen.query_one(RunsTable)
+            table.move_cursor(row=table.get_row_index("uikeep-none"))
+            await pilot.press("enter")
+            await until(pilot, "the downloaded log", lambda: "done" in log_text(app))
+            assert app.views["uikeep-none"].loss == pytest.approx(0.2)
 
     asyncio.run(scenario())
     assert (only_folder(out) / "outputs" / "model.txt").read_text() == "weights"  # uikeep's, downloaded first
