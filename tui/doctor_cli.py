@@ -71,6 +71,13 @@ def _print_leftovers(listing) -> None:  # type: ignore[no-untyped-def]
     print("or all at once: trainrig doctor --clean")
 
 
+def _ask(prompt: str) -> str:
+    """The question on stderr, so that stdout stays the report (`--json` on a terminal too)."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower()
+
+
 def doctor(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
     from infra.errors import BadInput
     from runner.doctor import diagnose
@@ -88,7 +95,7 @@ def doctor(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-de
         _print_leftovers(listing)
     deleted = []
     if a.clean and listing.leftovers:
-        if ask and input(f"Delete these {len(listing.leftovers)} cloud resources? [y/N] ").strip().lower() not in ("y", "yes"):
+        if ask and _ask(f"Delete these {len(listing.leftovers)} cloud resources? [y/N] ") not in ("y", "yes"):
             console.say("nothing deleted.")
         else:
             def told(d) -> None:  # type: ignore[no-untyped-def]
