@@ -17,6 +17,7 @@ import shlex
 
 from runner.leftovers import MANAGED_BY, MANAGED_KEY, RUN_KEY, Leftover, LeftoverError, Listing, hourly_price, utc
 
+DELETE_WAIT_S = 600  # a deletion not done by then is an error (TimeoutError), never a wait without end
 _FILTER = f'labels.{MANAGED_KEY} = "{MANAGED_BY}"'
 _DESCRIBED = re.compile(r"^trainrig run ([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z])(?::|$)")  # infra/components' descriptions
 
@@ -159,6 +160,8 @@ def list_leftovers(projects: tuple[str, ...], run_id: str | None) -> Listing:
 
 
 def delete(f: Leftover) -> None:
+    from concurrent.futures import TimeoutError as WaitedTooLong  # not yet the builtin one on Python 3.10
+
     from google.api_core.exceptions import GoogleAPIError, NotFound
     from google.auth.exceptions import GoogleAuthError
 
@@ -166,7 +169,7 @@ def delete(f: Leftover) -> None:
         _delete(f)
     except NotFound:
         return  # gone already
-    except (GoogleAPIError, GoogleAuthError, OSError) as e:
+    except (GoogleAPIError, GoogleAuthError, OSError, WaitedTooLong) as e:
         raise LeftoverError(f"gcp {f.kind} {f.id}: {e}") from e
 
 
@@ -179,23 +182,23 @@ def _delete(f: Leftover) -> None:
     elif f.kind == "instance":
         from google.cloud import compute_v1
 
-        compute_v1.InstancesClient().delete(project=f.project, zone=f.where, instance=f.id).result()
+        compute_v1.InstancesClient().delete(project=f.project, zone=f.where, instance=f.id).result(timeout=DELETE_WAIT_S)
     elif f.kind == "disk":
         from google.cloud import compute_v1
 
-        compute_v1.DisksClient().delete(project=f.project, zone=f.where, disk=f.id).result()
+        compute_v1.DisksClient().delete(project=f.project, zone=f.where, disk=f.id).result(timeout=DELETE_WAIT_S)
     elif f.kind in ("firewall", "subnetwork", "network"):
         from google.cloud import compute_v1
 
         if f.kind == "firewall":
-            compute_v1.FirewallsClient().delete(project=f.project, firewall=f.id).result()
+            compute_v1.FirewallsClient().delete(project=f.project, firewall=f.id).result(timeout=DELETE_WAIT_S)
         elif f.kind == "subnetwork":
-            compute_v1.SubnetworksClient().delete(project=f.project, region=f.where, subnetwork=f.id).result()
+            compute_v1.SubnetworksClient().delete(project=f.project, region=f.where, subnetwork=f.id).result(timeout=DELETE_WAIT_S)
         else:
-            compute_v1.NetworksClient().delete(project=f.project, network=f.id).result()
+            compute_v1.NetworksClient().delete(project=f.project, network=f.id).result(timeout=DELETE_WAIT_S)
     elif f.kind == "tpu-node":
         from google.cloud import tpu_v2
 
-        tpu_v2.TpuClient().delete_node(name=f"projects/{f.project}/locations/{f.where}/nodes/{f.id}").result()
+        tpu_v2.TpuClient().delete_node(name=f"projects/{f.project}/locations/{f.where}/nodes/{f.id}").result(timeout=DELETE_WAIT_S)
     else:
         raise AssertionError(f.kind)
