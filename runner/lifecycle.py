@@ -346,7 +346,10 @@ class Lifecycle:
             now = await self._restarted_elsewhere(record, offsets)
             return now, _not_past(offsets, Offsets(now.log_offset, None, None))
         try:
-            record = self.journal.load(rid)
+            now = self.journal.load(rid)
+            if len(now.restarts) > len(record.restarts):  # another follower restarted it meanwhile
+                return now, _not_past(offsets, Offsets(now.log_offset, None, None))
+            record = now
             lost = restarts.lost_attempt(record, status)
             record.restarts.append(lost)
             self.journal.save(record)
@@ -368,8 +371,16 @@ class Lifecycle:
             machine = await self._machine(record)
             async with ssh.connect(machine) as conn:
                 started, _ = await self._upload_and_launch(conn, record, machine, follow_log=False, restore=True)
-        except (OSError, asyncssh.Error) as e:
-            raise ConnectionLost(f"restarting run {rid} on a new machine", _why(e), f"trainrig logs {rid} -f") from e
+        except (TrainrigError, OSError, asyncssh.Error) as e:
+            # The run ends here as its lost attempt did; what it synced is in its store.
+            why = str(e) if isinstance(e, TrainrigError) else _why(e)
+            record = self.journal.load(rid)
+            record.state, record.outcome, record.exit_code = "finished", status.outcome, status.exit_code
+            record.reason = f"{status.reason}; no new machine could be brought up: {why}"
+            self.journal.save(record)
+            raise RemoteFailed(f"run {rid}'s machine was {status.outcome} and no new one could be brought up ({why}): "
+                               f"its outputs so far are in {output_location(record.effective_spec())}: "
+                               f"`trainrig download {rid}`, then `trainrig down {rid}`.") from e
         finally:
             lock.__exit__(None, None, None)
         return record, _not_past(offsets, started)
@@ -696,7 +707,10 @@ class Lifecycle:
         try:
             status = await self.start(record.run_id, follow_log=True)
         except TrainrigError as e:
-            if self.journal.load(record.run_id).state == "started":
+            state = self.journal.load(record.run_id).state
+            if state == "finished":  # a restart after a preemption failed: its error says what to do
+                pass
+            elif state == "started":
                 # The training runs on; only following it failed. Never destroy it unasked.
                 rid = record.run_id
                 self.emit(Notice(f"the training goes on: `trainrig logs {rid} -f` follows it, "
