@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from runner.events import Event
+from runner.events import Event, Progress
 from runner.journal import RunRecord
 
 
@@ -16,6 +16,12 @@ class RunEvent(Message):
 
     run_id: str
     event: Event
+
+    def can_replace(self, message: Message) -> bool:
+        """A transfer's progress still queued is superseded by the next one (every other event counts)."""
+        return (isinstance(message, RunEvent) and message.run_id == self.run_id
+                and isinstance(self.event, Progress) and isinstance(message.event, Progress)
+                and message.event.label == self.event.label)
 
 
 @dataclass

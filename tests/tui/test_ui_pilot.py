@@ -16,6 +16,7 @@ from tui.screens.confirm_destroy import ConfirmDestroy
 from tui.screens.new_run import NewRunScreen
 from tui.screens.run import RunScreen
 from tui.screens.ways_out import WaysOut
+from tui.widgets.metric_chart import MetricChart
 from tui.widgets.runs_table import RunsTable
 
 SHORT = """
@@ -73,6 +74,8 @@ def test_start_from_the_form_follow_download_and_destroy(state_home, tmp_path):
             view = app.views[rid]
             assert view.outcome == Outcome.SUCCEEDED and view.loss == pytest.approx(0.2)
             assert [p[0] for p in view.series["loss"]] == [0, 1, 2, 3, 4]
+            chart = app.screen.query_one(MetricChart)
+            await until(pilot, "the chart", lambda: len(chart.series.get("loss", ())) == 5)
             text = await until(pilot, "the log on screen", lambda: "done" in log_text(app) and log_text(app))
             assert "epoch 4" in text and "\x1b" not in text and "bar 1/2" not in text and "bar 2/2" in text
             assert (state_home / "runs" / rid / "ui" / "train.log").read_bytes().count(b"\x1b[31m") == 5
@@ -184,3 +187,32 @@ def test_quitting_leaves_the_training_running_and_reopening_picks_it_up(state_ho
         asyncio.run(session(refuse_destroy=False))  # opened again: the same run, its log from the start
     finally:
         assert trainrig("down", rid, "--stop", "--discard-outputs").code == 0
+
+
+def test_the_form_offers_the_catalog_and_shows_each_refusal_under_its_field(state_home, tmp_path, monkeypatch):
+    from textual.widgets import Select
+
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no gcloud default project either
+    code = make_code(tmp_path / "uicloud", SHORT)
+
+    def shown(form) -> list[str]:  # type: ignore[no-untyped-def]
+        return [w.id for w in form.query(".error.shown")]
+
+    async def scenario() -> None:
+        app = app_on(state_home, tmp_path / "out")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("n")
+            form = await until(pilot, "the form", lambda: isinstance(app.screen, NewRunScreen) and app.screen)
+            form.query_one("#code", Input).value = str(code)
+            form.query_one("#target", Select).value = "gcp"
+            accelerators = form.query_one("#accelerator", Select)
+            await until(pilot, "the catalog's accelerators", lambda: len(accelerators._options) > 2)
+            await pilot.press("ctrl+s")
+            assert shown(form) == ["error-accelerator"]
+            accelerators.value = "T4"
+            await pilot.press("ctrl+s")
+            assert shown(form) == ["error-project"] and isinstance(app.screen, NewRunScreen)
+        assert not (state_home / "runs" / "uicloud-none").exists()  # nothing started
+
+    asyncio.run(scenario())

@@ -16,12 +16,13 @@ from infra.spec import RunSpec
 
 TARGETS = ("local", "ssh", "gcp", "aws")
 FIELDS = ("code", "code_name", "dataset", "dataset_name", "target", "host", "command", "accelerator", "zone",
-          "max_runtime")
+          "region", "project", "max_runtime")
 # Which field a refusal of build_spec is about, from the option or words it names (first match wins).
-ABOUT = (("code name", "code_name"), ("--code-name", "code_name"), ("dataset name", "dataset_name"),
-         ("--dataset-name", "dataset_name"), ("code folder", "code"), ("dataset", "dataset"), ("--target", "target"),
-         ("--host", "host"), ("--command", "command"), ("--module", "command"), ("--accelerator", "accelerator"),
-         ("--zone", "zone"), ("--region", "zone"), ("--max-runtime", "max_runtime"), ("module", "command"))
+ABOUT = (("--accelerator", "accelerator"), ("--zone", "zone"), ("--region", "region"), ("--project", "project"),
+         ("GCP project", "project"), ("--max-runtime", "max_runtime"), ("--host", "host"), ("--command", "command"),
+         ("--module", "command"), ("code name", "code_name"), ("--code-name", "code_name"),
+         ("dataset name", "dataset_name"), ("--dataset-name", "dataset_name"), ("code folder", "code"),
+         ("dataset", "dataset"), ("--target", "target"), ("module", "command"))
 
 
 def field_of(message: str) -> str:
@@ -63,6 +64,8 @@ class NewRunScreen(ModalScreen[RunSpec | None]):
                 yield from self._field("command", "command", Input(placeholder="default: python train.py", id="command"))
                 yield from self._field("accelerator", "accelerator", Select([], prompt="gcp/aws: from the catalog", id="accelerator"))
                 yield from self._field("zone", "zone", Input(placeholder="gcp/aws: default from your cloud config", id="zone"))
+                yield from self._field("region", "region", Input(placeholder="aws: default from your AWS config", id="region"))
+                yield from self._field("project", "project", Input(placeholder="gcp: default from gcloud", id="project"))
                 with Horizontal(classes="row"):
                     yield Label("spot", classes="name")
                     yield Switch(False, id="spot")
@@ -91,7 +94,8 @@ class NewRunScreen(ModalScreen[RunSpec | None]):
         return {"code": text("code") or "", "code_name": text("code_name"), "dataset": text("dataset"),
                 "dataset_name": text("dataset_name"), "target": str(self.query_one("#target", Select).value),
                 "host": text("host"), "command": text("command"), "zone": text("zone"),
-                "accelerator": None if acc is Select.BLANK else str(acc),
+                "region": text("region"), "project": text("project"),
+                "accelerator": None if acc is Select.NULL else str(acc),
                 "spot": self.query_one("#spot", Switch).value, "max_runtime": text("max_runtime") or "12h"}
 
     def build(self) -> RunSpec:
@@ -105,7 +109,8 @@ class NewRunScreen(ModalScreen[RunSpec | None]):
             code=v["code"], code_name=v["code_name"], dataset_name=v["dataset_name"], dataset=v["dataset"],
             command=v["command"], target=v["target"], host=v["host"],
             max_runtime_s=parse_duration(v["max_runtime"], "--max-runtime"),
-            cloud=CloudOptions(accelerator=v["accelerator"], zone=v["zone"], spot=v["spot"]) if cloud else None,
+            cloud=CloudOptions(accelerator=v["accelerator"], zone=v["zone"], region=v["region"],
+                               project=v["project"], spot=v["spot"]) if cloud else None,
         )
 
     def show_error(self, name: str, text: str) -> None:
