@@ -129,7 +129,8 @@ def test_gcp_without_credentials_is_an_error_for_each_part_never_an_empty_listin
         listing = find(Places(gcp_projects=("trainrig-nowhere",)), known=set())
     assert listing.leftovers == ()
     assert [e.split(":")[0] for e in listing.errors] == [
-        "gcp trainrig-nowhere buckets", "gcp trainrig-nowhere instances and disks", "gcp trainrig-nowhere TPU VMs"]
+        "gcp trainrig-nowhere buckets", "gcp trainrig-nowhere instances and disks", "gcp trainrig-nowhere TPU VMs",
+        "gcp trainrig-nowhere networks and firewall rules"]
 
 
 @pytest.mark.parametrize("kind", ["gpu", "tpu"])
