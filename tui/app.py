@@ -55,6 +55,7 @@ class TrainrigApp(RunActions, App[None]):
         self._activity: dict[str, list[str]] = {}
         self._following: set[str] = set()
         self._follow_failed: dict[str, float] = {}
+        self.tunnels: dict[str, str] = {}
         for rid, data in (logs or {}).items():
             self.log_lines(rid).feed(0, data)
 
@@ -206,7 +207,7 @@ class TrainrigApp(RunActions, App[None]):
         yield SystemCommand("Help", "the keys of every screen", self.action_help)
         for rid in list(self.views):
             yield SystemCommand(f"Open {rid}", "its log, metrics, telemetry", lambda r=rid: self.post_message(OpenRun(r)))
-            for action in ("start", "stop", "download", "destroy", "shell"):
+            for action in ("start", "stop", "download", "destroy", "shell", "tensorboard"):
                 yield SystemCommand(f"{action.capitalize()} {rid}", f"{action} run {rid}",
                                     lambda r=rid, a=action: self.post_message(RunAction(r, a)))
 

@@ -16,7 +16,8 @@ from runner.run_view import RunView
 from tui.screens.confirm_destroy import DISCARD, DOWNLOAD_FIRST, ConfirmDestroy
 from tui.screens.ways_out import WaysOut
 
-ACTIONS = ("start", "stop", "download", "destroy", "shell", "follow")
+ACTIONS = ("start", "stop", "download", "destroy", "shell", "follow", "tensorboard")
+TENSORBOARD_PORT = 6006  # or the next free one
 
 
 class RunActions:
@@ -25,12 +26,22 @@ class RunActions:
 
     outputs_root: Path
     views: dict[str, RunView]
+    tunnels: dict[str, str]  # run id -> TensorBoard's local URL while its tunnel is open
 
     def act_on_run(self, run_id: str, action: str) -> None:
         if action not in ACTIONS:
             raise ValueError(action)
         if action == "follow":
             self.follow(run_id)  # type: ignore[attr-defined]
+            return
+        if action == "tensorboard":
+            running = [w for w in self.workers if w.group == f"tb:{run_id}" and w.is_running]  # type: ignore[attr-defined]
+            for worker in running:  # the key toggles: a second press closes the tunnel
+                worker.cancel()
+                self.notify(f"TensorBoard for run {run_id} stopped; the training is untouched")  # type: ignore[attr-defined]
+            if not running:
+                self.run_worker(self._tensorboard(run_id), name=f"tensorboard {run_id}", group=f"tb:{run_id}",  # type: ignore[attr-defined]
+                                exclusive=True, exit_on_error=False, description="tensorboard")
             return
         work = getattr(self, f"_{action}")(run_id)
         # One action per run at a time; an error is a notification (the app's worker handler).
@@ -107,6 +118,17 @@ class RunActions:
                 discard = way == "discard"
         self.reread_journal()  # type: ignore[attr-defined]
         self.notify(f"run {run_id} is destroyed")  # type: ignore[attr-defined]
+
+    async def _tensorboard(self, run_id: str) -> None:
+        """TensorBoard on the machine, forwarded to this computer through SSH until the key is pressed again."""
+        def ready(tunnel) -> None:  # type: ignore[no-untyped-def]
+            self.tunnels[run_id] = tunnel.url
+            self.notify(f"TensorBoard for run {run_id}: {tunnel.url} (t again stops it)", timeout=30)  # type: ignore[attr-defined]
+
+        try:
+            await self.lifecycle(run_id).tensorboard(run_id, TENSORBOARD_PORT, ready)  # type: ignore[attr-defined]
+        finally:
+            self.tunnels.pop(run_id, None)
 
     async def _shell(self, run_id: str) -> None:
         """A login shell in the run's folder on its machine: ssh with the pinned host key only."""

@@ -13,6 +13,7 @@ from runner.states import Outcome, RunState
 from tests.conftest import make_code, only_folder, record
 from tests.tui.ui_helpers import app_on, log_text, until
 from tui.screens.confirm_destroy import ConfirmDestroy
+from tui.messages import OpenRun
 from tui.screens.new_run import NewRunScreen
 from tui.screens.run import RunScreen
 from tui.screens.ways_out import WaysOut
@@ -216,3 +217,31 @@ def test_the_form_offers_the_catalog_and_shows_each_refusal_under_its_field(stat
         assert not (state_home / "runs" / "uicloud-none").exists()  # nothing started
 
     asyncio.run(scenario())
+
+
+def test_the_tensorboard_key_opens_a_tunnel_and_closes_it(state_home, tmp_path, trainrig):
+    pytest.importorskip("tensorboard", reason="TensorBoard is not installed: the UI's tunnel was not tried")
+    import urllib.request
+
+    make_code(tmp_path / "uitb", SHORT)
+    rid = "uitb-none"
+    assert trainrig("up", str(tmp_path / "uitb")).code == 0
+    try:
+        assert trainrig("start", rid).code == 0
+
+        async def scenario() -> None:
+            app = app_on(state_home, tmp_path / "out")
+            async with app.run_test(size=(80, 24)) as pilot:
+                await until(pilot, "the run", lambda: rid in app.views)
+                app.post_message(OpenRun(rid))
+                await until(pilot, "the run screen", lambda: isinstance(app.screen, RunScreen))
+                await pilot.press("t")
+                url = await until(pilot, "the tunnel", lambda: app.tunnels.get(rid), timeout=120)
+                page = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=30).status)
+                assert page == 200
+                await pilot.press("t")
+                await until(pilot, "the tunnel closed", lambda: rid not in app.tunnels)
+
+        asyncio.run(scenario())
+    finally:
+        assert trainrig("down", rid, "--discard-outputs").code == 0

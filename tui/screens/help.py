@@ -7,27 +7,20 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 
 HELP = """\
-# trainrig
-
-**Runs** (the first screen): every run in the journal; `●` marks a run that still holds resources
+**Runs** (the first screen): every run of the journal; `●` marks a run that still holds resources
 (a machine, a stack: it may be billing).
 
-| key | does |
-|---|---|
-| `enter` | open the run |
-| `/` | filter the runs (esc clears) |
-| `n` | a new run |
-| `s` `x` `d` `D` | start, stop, download, destroy the selected run |
-| `ctrl+p` | the command palette: every action on every run |
-| `q` | quit: trainings go on; open trainrig again to pick them up |
+- `enter` open the run; `/` filter the runs (`esc` clears); `n` a new run
+- `s` `x` `d` `D`: start, stop, download, destroy the selected run
+- `ctrl+p` the command palette: every action on every run
+- `q` quit: trainings go on; open trainrig again to pick them up
 
 **Run**: its live log, metric chart, telemetry, facts and timeline.
 
-| key | does |
-|---|---|
-| `m` / `l` | next metric / log scale |
-| `e` | a shell on the machine (ssh with its pinned key) |
-| `esc` | back to the runs |
+- `s` `x` `d` `D` as above; `esc` back to the runs
+- `m` next metric, `l` log scale
+- `e` a shell on the machine (ssh with its pinned host key)
+- `t` TensorBoard through SSH on localhost:6006 (`t` again stops it)
 
 Destroy always asks first, and offers to download the outputs when they never were.
 """

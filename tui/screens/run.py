@@ -27,8 +27,9 @@ class RunScreen(Screen[None]):
         Binding("d", "act('download')", "Download"),
         Binding("D", "act('destroy')", "Destroy"),
         Binding("e", "act('shell')", "Shell"),
-        Binding("m", "next_metric", "Metric"),
-        Binding("l", "log_scale", "Log scale"),
+        Binding("t", "act('tensorboard')", "TB"),
+        Binding("m", "next_metric", "Metric", show=False),  # 80 columns: the help screen lists them
+        Binding("l", "log_scale", "Log scale", show=False),
         Binding("question_mark", "app.help", "Help"),
     ]
 
