@@ -127,9 +127,9 @@ class RunView:
             started_at=record.phases[0][1] if record.phases else "",
             ended_at=ended[-1] if ended and record.state == RunState.DESTROYED else "",
             timeline=_merge(client, on_machine),
-            outcome=self.outcome if record.outcome is None else record.outcome,
-            reason=record.reason or self.reason,
-            exit_code=self.exit_code if record.exit_code is None else record.exit_code,
+            outcome=record.outcome if record.outcome is not None else self._status_says("outcome", record),
+            reason=record.reason or self._status_says("reason", record) or "",
+            exit_code=record.exit_code if record.exit_code is not None else self._status_says("exit_code", record),
             downloads=tuple(record.downloads), downloaded=record.final_download,
         )
 
@@ -166,10 +166,15 @@ class RunView:
     def _with_status(self, status: Status) -> "RunView":
         client = tuple(s for s in self.timeline if not s.on_machine)
         machine = tuple(Step(p, at, True) for p, at in status.phases)
+        # The machine's status speaks for the current attempt (a run started again has no outcome yet).
         return replace(self, status=status, machine_phase=status.phase, timeline=_merge(client, machine),
-                       outcome=status.outcome if status.outcome else self.outcome,
-                       reason=status.reason or self.reason,
-                       exit_code=status.exit_code if status.exit_code is not None else self.exit_code)
+                       outcome=status.outcome, reason=status.reason, exit_code=status.exit_code)
+
+    def _status_says(self, name: str, record: RunRecord):  # type: ignore[no-untyped-def]
+        """What the machine told of the attempt the journal has not recorded the end of yet."""
+        if self.status is None or record.state not in (RunState.STARTED, RunState.FINISHED):
+            return None
+        return getattr(self.status, name)
 
 
 def fold(view: RunView, events: list[Event]) -> RunView:

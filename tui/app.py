@@ -127,7 +127,7 @@ class TrainrigApp(RunActions, App[None]):
                           telemetry=view.telemetry.offset if view else 0)
         try:
             await self.lifecycle(run_id).follow_run(run_id, offsets)
-        except TrainrigError:
+        except Exception:  # shown by the worker handler; not tried again at once
             self._follow_failed[run_id] = time.monotonic()
             raise
         finally:

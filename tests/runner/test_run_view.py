@@ -93,3 +93,13 @@ def test_a_downloaded_record_says_so():
     rec = _record(state="finished", outcome="succeeded", final_download=True, downloads=["/x/out"])
     view = RunView.from_record(rec)
     assert view.downloaded and view.downloads == ("/x/out",) and view.succeeded
+
+
+def test_a_run_started_again_forgets_the_last_attempts_outcome():
+    old = Status("digits-none", phase="finished", outcome="failed", exit_code=3, reason="exit 3")
+    view = RunView.from_record(_record(state="finished", outcome="failed", exit_code=3)).apply(StatusChanged(old))
+    assert view.phase == "failed"
+    again = view.with_record(_record(state="started"))  # `start` reset the record
+    assert again.outcome == "failed"  # the status seen is still the old attempt's until the machine says more
+    new = again.apply(StatusChanged(Status("digits-none", phase="training")))
+    assert (new.outcome, new.exit_code, new.reason, new.phase) == (None, None, "", "training")

@@ -32,8 +32,8 @@ def _record(code: str, state: str, target: str = "local", **kw) -> RunRecord:  #
     return rec
 
 
-def _training(view: RunView, steps: int = 40) -> RunView:
-    status = Status(view.run_id, phase="training", phases=[["preparing", "2026-01-01T12:01:01.000Z"],
+def _training(view: RunView, steps: int = 40, outcome: str | None = None) -> RunView:
+    status = Status(view.run_id, phase="finished" if outcome else "training", outcome=outcome, phases=[["preparing", "2026-01-01T12:01:01.000Z"],
                                                            ["installing", "2026-01-01T12:01:05.000Z"],
                                                            ["training", "2026-01-01T12:02:00.000Z"]],
                     machine=MachineFacts(hostname="gpu-box", cpus=8, memory_gb=32.0))
@@ -53,7 +53,8 @@ def views() -> list[RunView]:
     failed = fold(RunView.from_record(_record("resnet", "finished", outcome="failed", exit_code=3,
                                               reason="the training exited with code 3"), NOW), [])
     done = _training(RunView.from_record(_record("digits", "finished", outcome="succeeded", exit_code=0,
-                                                 final_download=True, downloads=["/home/me/outputs/x"]), NOW), 10)
+                                                 final_download=True, downloads=["/home/me/outputs/x"]), NOW), 10,
+                     outcome="succeeded")
     gone = RunView.from_record(_record("bert", "destroyed", outcome="succeeded", final_download=True), NOW)
     return [live, failed, done, gone]
 
