@@ -21,7 +21,7 @@ from runner.journal import Journal, RunRecord
 from runner.run_view import RunView
 from runner.states import RunState
 from tui.log_lines import LogLines
-from tui.messages import JournalRead, OpenRun, RunAction, RunEvent
+from tui.messages import JournalRead, OpenRun, RunAction, RunEvent, StacksRead
 from tui.run_actions import RunActions
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
@@ -56,6 +56,7 @@ class TrainrigApp(RunActions, App[None]):
         self._following: set[str] = set()
         self._follow_failed: dict[str, float] = {}
         self.tunnels: dict[str, str] = {}
+        self.stacks: dict[str, RunView] = {}  # the backend's stacks no run here knows of (`S`)
         for rid, data in (logs or {}).items():
             self.log_lines(rid).feed(0, data)
 
@@ -107,7 +108,22 @@ class TrainrigApp(RunActions, App[None]):
         for rid in [r for r in self.views if r not in seen]:
             del self.views[rid]  # removed from the journal by someone else
 
-    # -- following -------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stacks", name="pulumi stacks")
+    def ask_stacks(self) -> None:
+        from runner.lifecycle import Lifecycle
+
+        self.post_message(StacksRead(Lifecycle(self.journal).unknown_stacks()))
+
+    def action_ask_stacks(self) -> None:
+        self.ask_stacks()
+
+    @on(StacksRead)
+    def _stacks_read(self, message: StacksRead) -> None:
+        self.stacks = {n: RunView(run_id=n, target="stack", state="stack only") for n in message.names}
+        self.notify(f"{len(message.names)} stack(s) in the Pulumi backend that no run here knows of"
+                    + (f": `pulumi destroy -s NAME` (after `eval \"$(trainrig pulumi-env)\"`) removes one" if message.names else ""))
+
+        # -- following -------------------------------------------------------------------------------------
     def follow(self, run_id: str, again: bool = False) -> None:
         """Follow the run's log, metrics and telemetry (from the start: the screen shows them all)."""
         if not self.live or run_id in self._following:
@@ -174,6 +190,10 @@ class TrainrigApp(RunActions, App[None]):
         if not self.live:
             self.notify("this is a picture of runs, not the journal: nothing to do", severity="warning")
             return
+        if message.run_id in self.stacks:
+            self.notify(f"stack {message.run_id} is no run of this computer: `pulumi destroy -s {message.run_id}` "
+                        "(after `eval \"$(trainrig pulumi-env)\"`) removes what it holds", severity="warning")
+            return
         self.act_on_run(message.run_id, message.action)
 
     def action_help(self) -> None:
@@ -205,6 +225,8 @@ class TrainrigApp(RunActions, App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("New run", "provision, upload and train", self.action_new_run)
         yield SystemCommand("Help", "the keys of every screen", self.action_help)
+        yield SystemCommand("Ask the Pulumi backend for stacks", "stacks no run here knows of (may be billing)",
+                            self.ask_stacks)
         for rid in list(self.views):
             yield SystemCommand(f"Open {rid}", "its log, metrics, telemetry", lambda r=rid: self.post_message(OpenRun(r)))
             for action in ("start", "stop", "download", "destroy", "shell", "tensorboard"):

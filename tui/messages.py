@@ -32,6 +32,13 @@ class JournalRead(Message):
 
 
 @dataclass
+class StacksRead(Message):
+    """Stacks in the Pulumi backend with no live run in this journal (they may hold cloud resources)."""
+
+    names: list[str]
+
+
+@dataclass
 class OpenRun(Message):
     run_id: str
 

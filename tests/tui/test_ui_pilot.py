@@ -245,3 +245,20 @@ def test_the_tensorboard_key_opens_a_tunnel_and_closes_it(state_home, tmp_path, 
         asyncio.run(scenario())
     finally:
         assert trainrig("down", rid, "--discard-outputs").code == 0
+
+
+def test_asking_for_the_backends_stacks_without_pulumi_is_a_notification(state_home, tmp_path, monkeypatch):
+    import os
+    import sys
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + ":/usr/bin:/bin")  # no Pulumi CLI
+
+    async def scenario() -> None:
+        app = app_on(state_home, tmp_path / "out")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("S")
+            note = await until(pilot, "the refusal", lambda: [n for n in app._notifications if n.severity == "error"])
+            assert note[0].title == "pulumi stacks" and "Pulumi" in note[0].message
+            assert isinstance(app.screen.query_one(RunsTable), RunsTable) and app.stacks == {}  # still running
+
+    asyncio.run(scenario())

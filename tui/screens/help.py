@@ -12,6 +12,7 @@ HELP = """\
 
 - `enter` open the run; `/` filter the runs (`esc` clears); `n` a new run
 - `s` `x` `d` `D`: start, stop, download, destroy the selected run
+- `S` ask the Pulumi backend for stacks no run here knows of (they may be billing)
 - `ctrl+p` the command palette: every action on every run
 - `q` quit: trainings go on; open trainrig again to pick them up
 

@@ -22,6 +22,7 @@ class RunsScreen(Screen[None]):
         Binding("x", "act('stop')", "Stop"),
         Binding("d", "act('download')", "Download"),
         Binding("D", "act('destroy')", "Destroy"),
+        Binding("S", "app.ask_stacks", "Stacks", show=False),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -42,7 +43,7 @@ class RunsScreen(Screen[None]):
         self.query_one(RunsTable).focus()
 
     def redraw(self) -> None:
-        views = list(self.app.views.values())  # type: ignore[attr-defined]
+        views = list(self.app.views.values()) + list(self.app.stacks.values())  # type: ignore[attr-defined]
         query = self.query_one("#filter", Input).value.strip()
         self.query_one(RunsTable).show(views, self.app.now(), query)  # type: ignore[attr-defined]
         holding = [v for v in views if v.holds_resources]

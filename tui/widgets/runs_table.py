@@ -19,7 +19,7 @@ def phase_style(view: RunView) -> str:
         return GOOD if view.outcome == Outcome.SUCCEEDED else BAD
     if view.state == RunState.DESTROYED:
         return IDLE
-    if view.state in (RunState.PROVISIONING, RunState.DESTROYING):
+    if view.state in (RunState.PROVISIONING, RunState.DESTROYING) or view.run_state is None:  # a stack only
         return BUSY
     return "cyan" if view.state == RunState.STARTED else "blue"
 
