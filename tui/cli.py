@@ -196,6 +196,11 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
     import asyncio
 
     if a.cmd in (None, "ui"):
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):  # a script or a pipe: never a screen that waits
+            from infra.errors import BadInput
+
+            raise BadInput("`trainrig` alone opens the terminal UI, which needs a terminal: give a command "
+                           "(`trainrig --help` lists them).")
         from tui.app import run_app  # Textual is imported here only: `--help` stays fast
 
         run_app(Path(getattr(a, "outputs", "outputs")))

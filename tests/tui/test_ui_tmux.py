@@ -55,3 +55,10 @@ def test_the_ui_in_tmux_shows_the_runs_helps_and_quits(tmp_path):
         _wait_for(tmux, "trainrig-exit-0")
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+def test_without_a_terminal_trainrig_alone_is_bad_input_and_starts_nothing(trainrig):
+    done = trainrig()  # the fixture's stdin and stdout are pipes
+    assert done.code == 2 and done.out == ""
+    assert [ln for ln in done.err.splitlines() if ln.startswith("error:")] and "`trainrig --help`" in done.err
+    assert trainrig("ui").code == 2
