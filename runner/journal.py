@@ -48,6 +48,7 @@ class Restart:
     zone: str = ""
     hourly_usd: float | None = None
     cost_usd: float | None = None  # the lost attempt's machine time at its hourly price
+    failed: str = ""  # why no new machine could be brought up ('' : the restart went ahead)
 
 
 @dataclass

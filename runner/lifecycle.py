@@ -270,10 +270,11 @@ class Lifecycle:
         connection drops, and carries a run whose machine was taken away onto a new one."""
         while True:
             status, offsets = await self._follow_attempt(record, offsets, conn, proc, machine)
-            if not restarts.restartable(self.journal.load(record.run_id), status):
+            now = self.journal.load(record.run_id)
+            if not (restarts.restartable(now, status) or restarts.replaced(now, status)):
                 self._remember_outcome(record.run_id, status)
                 return status
-            record, offsets = await self._restart(record, status, offsets)
+            record, offsets = await self._restart(status, offsets)
             conn = proc = machine = None
 
     async def _follow_attempt(
@@ -333,23 +334,34 @@ class Lifecycle:
         return status, offsets
 
     # -- restarts after a preemption ------------------------------------------------------------
-    async def _restart(self, record: RunRecord, status: Status, offsets: Offsets) -> tuple[RunRecord, Offsets]:
-        """A new machine for a run whose machine was taken away: the old one is destroyed, a new one
-        provisioned (a fresh sandbox; a cloud run: the same zone, then the catalog's others), the code
-        and dataset sent again, and the training launched to resume from the store's outputs and logs.
-        Returns the record and where following goes on (never past the restored log's end)."""
-        rid = record.run_id
-        try:
-            lock = self.journal.lock(rid, "restart")
-            lock.__enter__()
-        except BadInput:  # another follower of this run is restarting it: follow its new machine
-            now = await self._restarted_elsewhere(record, offsets)
-            return now, _not_past(offsets, Offsets(now.log_offset, None, None))
+    async def _restart(self, status: Status, offsets: Offsets) -> tuple[RunRecord, Offsets]:
+        """A new machine for a run whose machine was taken away (`status`, its last): the old one is
+        destroyed (a cloud run's stack stays, only its machine is replaced), a new one provisioned, the
+        code and dataset sent again, and the training launched to resume from the store's outputs and
+        logs. A restart made since by another follower (`logs -f` beside `run`) is followed, never
+        made again. Returns the record and where following goes on (never past the restored log's end)."""
+        rid = status.run_id
+        while True:
+            try:
+                lock = self.journal.lock(rid, "restart")
+                lock.__enter__()
+                break
+            except BadInput:  # another command holds the run (another follower restarting it)
+                await asyncio.sleep(1)
         try:
             now = self.journal.load(rid)
-            if len(now.restarts) > len(record.restarts):  # another follower restarted it meanwhile
+            if restarts.replaced(now, status):
+                if now.restarts[-1].failed:
+                    raise RemoteFailed(f"run {rid}'s machine was {status.outcome} and no new one could be brought up "
+                                       f"({now.restarts[-1].failed}): `trainrig download {rid}`, then `trainrig down {rid}`.")
                 return now, _not_past(offsets, Offsets(now.log_offset, None, None))
-            record = now
+            return await self._new_machine(now, status, offsets)
+        finally:
+            lock.__exit__(None, None, None)
+
+    async def _new_machine(self, record: RunRecord, status: Status, offsets: Offsets) -> tuple[RunRecord, Offsets]:
+        rid = record.run_id
+        try:
             lost = restarts.lost_attempt(record, status)
             record.restarts.append(lost)
             self.journal.save(record)
@@ -377,12 +389,12 @@ class Lifecycle:
             record = self.journal.load(rid)
             record.state, record.outcome, record.exit_code = "finished", status.outcome, status.exit_code
             record.reason = f"{status.reason}; no new machine could be brought up: {why}"
+            if record.restarts:
+                record.restarts[-1].failed = why
             self.journal.save(record)
             raise RemoteFailed(f"run {rid}'s machine was {status.outcome} and no new one could be brought up ({why}): "
                                f"its outputs so far are in {output_location(record.effective_spec())}: "
                                f"`trainrig download {rid}`, then `trainrig down {rid}`.") from e
-        finally:
-            lock.__exit__(None, None, None)
         return record, _not_past(offsets, started)
 
     async def _cloud_machine_gone(self, record: RunRecord) -> Status | None:
@@ -404,17 +416,6 @@ class Lifecycle:
             status.settle_dead_supervisor()
             status.reason = f"the cloud reports the machine {state} and it does not answer"
         return status
-
-    async def _restarted_elsewhere(self, record: RunRecord, offsets: Offsets) -> RunRecord:
-        """Wait (as long as a cloud machine may take to come up) for the other command's restart."""
-        end = time.monotonic() + CLOUD_STOP_WAIT_S * 2
-        while time.monotonic() < end:
-            await asyncio.sleep(1)
-            now = self.journal.load(record.run_id)
-            # `record` was read before this attempt ended: a restart since, launched, is the other's.
-            if len(now.restarts) > len(record.restarts) and now.phases and now.phases[-1][0] == "started":
-                return now
-        raise ConnectionLost(f"waiting for run {record.run_id}'s restart", "it took too long", f"trainrig logs {record.run_id} -f")
 
     async def _ended_in_bucket(self, record: RunRecord, offsets: Offsets, on_event: EventSink) -> Status | None:
         """The run's outcome from its bucket if it has ended there, after showing the rest of its log

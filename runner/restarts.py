@@ -52,6 +52,13 @@ def restartable(record: RunRecord, status: Status | None) -> bool:
             and len(record.restarts) < record.max_restarts)
 
 
+def replaced(record: RunRecord, status: Status) -> bool:
+    """`status` is from a machine that has already been replaced (by another follower's restart,
+    begun after that machine's supervisor started)."""
+    return (status.done and status.outcome in RESTARTABLE and bool(record.attempt_started_at)
+            and bool(status.started_at) and status.started_at < record.attempt_started_at)
+
+
 def lost_attempt(record: RunRecord, status: Status) -> Restart:
     """The attempt that just ended, for the record: its machine, zone and cost."""
     cloud = record.spec.cloud

@@ -104,6 +104,8 @@ def test_a_preempted_spot_run_resumes_on_a_new_machine_from_its_last_checkpoint(
                                 "--outputs", str(tmp_path / "out"))
         _wait("step 5 in the training log",
               lambda: "step 5\n" in _read(_run_dir(state_home, rid) / "logs" / "train.log"))
+        reader = popen_trainrig("logs", rid, "-f")  # a second follower: it must not restart the run again
+        _wait("the reader's first lines", lambda: "step 5" in _read(_run_dir(state_home, rid) / "logs" / "train.log"))
         pids = _machine_pids(state_home, rid)
         supervisor = _status(state_home, rid)["supervisor_pid"]
         md.preempted = True  # the cloud's notice: the supervisor passes SIGTERM to the training
@@ -111,7 +113,10 @@ def test_a_preempted_spot_run_resumes_on_a_new_machine_from_its_last_checkpoint(
         md.preempted = False  # the imitation serves the next machine too: that one is not preempted
         _kill9(pids)  # then the machine goes: server, supervisor and training
         out, err = client.communicate(timeout=300)
+        read, read_err = reader.communicate(timeout=60)
     assert client.returncode == 0, err
+    assert reader.returncode == 0, read_err
+    assert _steps_in(read) == list(range(STEPS))  # `logs -f` too: each line once across the restart
     folder = only_folder(tmp_path / "out")
     m = manifest(folder)
     assert m["outcome"] == "succeeded"
