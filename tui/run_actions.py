@@ -98,6 +98,9 @@ class RunActions:
         stop, discard = False, choice == DISCARD
         life = self.lifecycle(run_id)  # type: ignore[attr-defined]
         while True:
+            # A follower would see its machine vanish and try to reconnect for minutes: end it first
+            # (a refusal below leaves the run as it was, and the next journal read follows it again).
+            self.workers.cancel_group(self, f"follow:{run_id}")  # type: ignore[attr-defined]
             try:
                 await life.down(run_id, discard_outputs=discard, stop=stop)
                 break

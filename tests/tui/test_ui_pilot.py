@@ -179,6 +179,17 @@ def test_quitting_leaves_the_training_running_and_reopening_picks_it_up(state_ho
                     ways = await until(pilot, "the refusal", lambda: isinstance(app.screen, WaysOut) and app.screen)
                     assert {b.id for b in ways.query(Button)} == {"stop", "cancel"}
                     await pilot.click("#cancel")
+                else:  # the ways out, taken: stop and destroy, then discard the outputs never downloaded
+                    await pilot.press("D")
+                    await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmDestroy))
+                    await pilot.click("#destroy")
+                    await until(pilot, "the refusal", lambda: isinstance(app.screen, WaysOut))
+                    await pilot.click("#stop")
+                    await until(pilot, "the outputs' refusal", lambda: isinstance(app.screen, WaysOut)
+                                       and app.screen.query("#discard") and app.screen)
+                    await pilot.click("#discard")
+                    await until(pilot, "destroyed", lambda: app.views[rid].state == RunState.DESTROYED)
+                    assert app.views[rid].outcome == Outcome.STOPPED
                 await pilot.press("escape")
                 await pilot.press("q")
 
@@ -186,6 +197,7 @@ def test_quitting_leaves_the_training_running_and_reopening_picks_it_up(state_ho
         state = json.loads(trainrig("status", rid, "--json").out)
         assert state["run"]["state"] == "started" and state["status"]["outcome"] is None  # still training
         asyncio.run(session(refuse_destroy=False))  # opened again: the same run, its log from the start
+        assert record(state_home, rid)["state"] == "destroyed"
     finally:
         assert trainrig("down", rid, "--stop", "--discard-outputs").code == 0
 
