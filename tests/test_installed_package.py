@@ -67,3 +67,8 @@ def test_the_local_target_runs_from_the_installed_package(installed: Path, tmp_p
     assert done.stdout == "trained\n"
     [folder] = (tmp_path / "out").iterdir()
     assert (folder / "outputs" / "model.txt").read_text() == "weights"
+
+
+def test_the_terminal_ui_is_installed_with_its_screens_widgets_and_stylesheet(installed: Path) -> None:
+    for part in ("tui/app.py", "tui/app.tcss", "tui/screens/run.py", "tui/widgets/runs_table.py"):
+        assert (installed / part).is_file(), part
