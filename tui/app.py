@@ -52,7 +52,7 @@ class TrainrigApp(RunActions, App[None]):
         self.views: dict[str, RunView] = {v.run_id: v for v in views or []}
         self._now = now
         self._lines: dict[str, LogLines] = {}
-        self._activity: dict[str, list[str]] = {}
+        self._activity: dict[str, LogLines] = {}
         self._following: set[str] = set()
         self._follow_failed: dict[str, float] = {}
         self.tunnels: dict[str, str] = {}
@@ -70,8 +70,9 @@ class TrainrigApp(RunActions, App[None]):
             self._lines[run_id] = LogLines(LOG_LINES, mirror)
         return self._lines[run_id]
 
-    def activity(self, run_id: str) -> list[str]:
-        return self._activity.setdefault(run_id, [])
+    def activity(self, run_id: str) -> LogLines:
+        """Pulumi's lines and the runner's notices about the run (the last ACTIVITY of them)."""
+        return self._activity.setdefault(run_id, LogLines(ACTIVITY))
 
     def lifecycle(self, run_id: str) -> "Lifecycle":
         """One Lifecycle per call, its events tagged with the run they are about."""
@@ -123,7 +124,7 @@ class TrainrigApp(RunActions, App[None]):
         self.notify(f"{len(message.names)} stack(s) in the Pulumi backend that no run here knows of"
                     + (f": `pulumi destroy -s NAME` (after `eval \"$(trainrig pulumi-env)\"`) removes one" if message.names else ""))
 
-        # -- following -------------------------------------------------------------------------------------
+    # -- following -------------------------------------------------------------------------------------
     def follow(self, run_id: str, again: bool = False) -> None:
         """Follow the run's log, metrics and telemetry (from the start: the screen shows them all)."""
         if not self.live or run_id in self._following:
@@ -162,10 +163,8 @@ class TrainrigApp(RunActions, App[None]):
             self._note(rid, event)
 
     def _note(self, rid: str, event: Event) -> None:
-        lines = self.activity(rid)
-        lines.append(event.text)  # type: ignore[union-attr]
-        if len(lines) > ACTIVITY:
-            del lines[: len(lines) - ACTIVITY]
+        lines = self.activity(rid)  # Pulumi colours its lines: cleaned like the log's
+        lines.feed(lines.end, event.text.encode("utf-8", "replace") + b"\n")  # type: ignore[union-attr]
 
     # -- screens and actions ---------------------------------------------------------------------------
     @on(OpenRun)

@@ -11,7 +11,7 @@ from textual.widgets import Button, Input
 
 from runner.states import Outcome, RunState
 from tests.conftest import make_code, only_folder, record
-from tests.tui.ui_helpers import app_on, log_text, until
+from tests.tui.ui_helpers import app_on, click, log_text, until
 from tui.screens.confirm_destroy import ConfirmDestroy
 from tui.messages import OpenRun
 from tui.screens.new_run import NewRunScreen
@@ -52,7 +52,7 @@ async def _start_from_form(pilot, code, dataset_name: str) -> None:  # type: ign
     form = await until(pilot, "the form", lambda: isinstance(pilot.app.screen, NewRunScreen) and pilot.app.screen)
     form.query_one("#code", Input).value = str(code)
     form.query_one("#dataset_name", Input).value = dataset_name
-    await pilot.click("#start")
+    await click(pilot, "#start")
     await pilot.pause()
 
 
@@ -87,7 +87,7 @@ def test_start_from_the_form_follow_download_and_destroy(state_home, tmp_path):
             await pilot.press("D")
             confirm = await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmDestroy) and app.screen)
             assert [b.id for b in confirm.query(Button)] == ["destroy", "cancel"]  # downloaded: nothing to offer
-            await pilot.click("#destroy")
+            await click(pilot, "#destroy")
             await until(pilot, "destroyed", lambda: app.views[rid].state == RunState.DESTROYED)
         assert record(state_home, rid)["state"] == "destroyed"
 
@@ -108,7 +108,7 @@ def test_destroy_without_downloaded_outputs_offers_download_first_or_discard(sta
         await pilot.press("D")
         confirm = await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmDestroy) and app.screen)
         assert {b.id for b in confirm.query(Button)} == {"download", "discard", "cancel"}
-        await pilot.click(f"#{button}")
+        await click(pilot, f"#{button}")
         await until(pilot, f"{rid} destroyed", lambda: app.views[rid].state == RunState.DESTROYED)
 
     async def scenario() -> None:
@@ -175,19 +175,19 @@ def test_quitting_leaves_the_training_running_and_reopening_picks_it_up(state_ho
                 if refuse_destroy:  # still training: the runner refuses, and the way out is a button
                     await pilot.press("D")
                     await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmDestroy))
-                    await pilot.click("#destroy")
+                    await click(pilot, "#destroy")
                     ways = await until(pilot, "the refusal", lambda: isinstance(app.screen, WaysOut) and app.screen)
                     assert {b.id for b in ways.query(Button)} == {"stop", "cancel"}
-                    await pilot.click("#cancel")
+                    await click(pilot, "#cancel")
                 else:  # the ways out, taken: stop and destroy, then discard the outputs never downloaded
                     await pilot.press("D")
                     await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmDestroy))
-                    await pilot.click("#destroy")
+                    await click(pilot, "#destroy")
                     await until(pilot, "the refusal", lambda: isinstance(app.screen, WaysOut))
-                    await pilot.click("#stop")
+                    await click(pilot, "#stop")
                     await until(pilot, "the outputs' refusal", lambda: isinstance(app.screen, WaysOut)
                                        and app.screen.query("#discard") and app.screen)
-                    await pilot.click("#discard")
+                    await click(pilot, "#discard")
                     await until(pilot, "destroyed", lambda: app.views[rid].state == RunState.DESTROYED)
                     assert app.views[rid].outcome == Outcome.STOPPED
                 await pilot.press("escape")

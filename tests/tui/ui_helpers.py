@@ -31,3 +31,14 @@ def log_text(app: TrainrigApp) -> str:
     from textual.widgets import Log
 
     return "\n".join(app.screen.query_one("#log", Log).lines)
+
+
+async def click(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
+    """Click `selector` on the current screen once it is laid out (a modal just pushed may not be yet)."""
+
+    def ready() -> bool:
+        found = pilot.app.screen.query(selector)
+        return bool(found) and found.first().region.area > 0
+
+    await until(pilot, f"{selector} on screen", ready)
+    await pilot.click(selector)

@@ -71,9 +71,10 @@ class RunScreen(Screen[None]):
             self._pending = lines.pending
             self.query_one("#progress", Label).update(Text(lines.pending))  # tqdm writes [..]: no markup
         activity = self.app.activity(self.run_id)  # type: ignore[attr-defined]
-        if len(activity) > self._activity_shown:
-            self.query_one("#activity", Log).write_lines(activity[self._activity_shown:])
-            self._activity_shown = len(activity)
+        notes = activity.since(self._activity_shown)
+        if notes:
+            self.query_one("#activity", Log).write_lines(notes)
+        self._activity_shown = activity.total
 
     def panels(self) -> None:
         view = self.app.views.get(self.run_id)  # type: ignore[attr-defined]
