@@ -466,6 +466,9 @@ def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
                   f"`trainrig download {r.run_id}` finishes it")
         if s.warning:
             print(f"warning   {s.warning}")
+        if s.done and s.outcome in ("preempted", "lost") and len(r.restarts) < r.max_restarts and r.state == "started":
+            print(f"restart   `trainrig logs {r.run_id} -f` brings up a new machine and resumes the training "
+                  f"(restart {len(r.restarts) + 1} of {r.max_restarts})")
     if rep.telemetry:
         from tui.telemetry_text import telemetry_lines
 

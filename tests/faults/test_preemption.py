@@ -185,3 +185,31 @@ def _read(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+def test_a_machine_lost_while_nobody_follows_is_restarted_by_the_next_follower(trainrig, bucket_servers, env, tmp_path,
+                                                                               state_home):
+    env.update(bucket_servers)
+    bucket = make_bucket("s3")
+    code = make_code(tmp_path / "alone", TRAIN)
+    rid = "alone-nofollower"
+    up = trainrig("up", str(code), "--code-name", "alone", "--dataset-name", "nofollower", "--output-store",
+                  f"s3://{bucket}/runs", "--max-restarts", "1", "--sync-interval", "1s")
+    assert up.code == 0, up.err
+    assert trainrig("start", rid, "--no-follow").code == 0
+    _wait("step 5 in the training log", lambda: "step 5\n" in _read(_run_dir(state_home, rid) / "logs" / "train.log"))
+    _kill9(_machine_pids(state_home, rid))  # the machine goes while nobody follows
+    st = trainrig("status", rid, "--json")
+    report = json.loads(st.out)
+    assert (report["status"]["outcome"], report["run"]["state"], report["run"]["restarts"]) == ("lost", "started", [])
+    hint = re.search(r"`(trainrig logs \S+ -f)`", trainrig("status", rid).out).group(1)
+    follow = trainrig(*hint.split()[1:], timeout=300)  # the hint, as printed
+    assert follow.code == 0, follow.err
+    shown = _steps_in(follow.out)
+    assert set(shown) == set(range(STEPS)) and follow.out.count("resumed after step") == 1
+    again = trainrig("status", rid, "--json")
+    assert [r["outcome"] for r in json.loads(again.out)["run"]["restarts"]] == ["lost"]
+    assert trainrig("download", rid, "--outputs", str(tmp_path / "out")).code == 0
+    outputs = only_folder(tmp_path / "out") / "outputs"
+    assert sorted(p.name for p in outputs.glob("step-*.txt")) == [f"step-{i:03d}.txt" for i in range(STEPS)]
+    assert trainrig("down", rid, "-y").code == 0
