@@ -7,6 +7,9 @@ Only whole lines are sent (the log's last piece once the run is over), so a foll
 the offsets it last showed shows every line once. Ends when the run is done and every file is
 drained; a supervisor that died without an outcome is reported as outcome "lost", never waited for
 forever.
+
+It sleeps until a followed file or the status changes (inotify, runner/remote/watch.py), or a poll
+every POLL_S where inotify is missing (not Linux) or TRAINRIG_FOLLOW_POLL=1 forces it.
 """
 
 import json
@@ -19,10 +22,13 @@ import time
 from .config import RunLayout
 from .procs import alive
 from .status import read_status, status_stamp
+from .watch import open_waiter
 
 CHUNK = struct.Struct("!cQI")
 STATUS = struct.Struct("!cI")
-POLL_S = 0.01  # 100 looks a second cost ~0.2% of a core more than 20 (measured); a metric point then arrives ~5x sooner
+POLL_S = 0.01  # the fallback poll: 100 looks a second cost ~0.2% of a core more than 20 (measured), a metric point ~5x sooner
+# With inotify, the longest sleep: how soon a dead supervisor (no file changes then) is noticed.
+IDLE_S = 1.0
 MAX_READ = 1 << 20
 # A log line longer than this is sent in pieces rather than held back forever.
 MAX_HELD = 1 << 16
@@ -74,10 +80,12 @@ class _ReaderWatch:
 
     def __init__(self, out):
         self._poll = None
+        self.fd = None
         try:
             fd = out.fileno()
             self._poll = select.poll()
             self._poll.register(fd, 0)  # POLLERR (a pipe's reader gone) and POLLHUP are always reported
+            self.fd = fd  # the inotify waiter wakes on its hang-up too
         except (AttributeError, OSError, ValueError):
             pass  # not a pipe or socket (or no poll here): a write will tell, as before
 
@@ -92,6 +100,16 @@ def follow(run_dir, offsets, out, poll_s=POLL_S):
     status, or None when the reader went away first."""
     L = RunLayout(run_dir)
     reader = _ReaderWatch(out)
+    # Watched before the first look, so that no change after a look goes unnoticed: the run folder
+    # (status.json renamed in, its reserved slot written in place) and logs/ (the followed files).
+    waiter = open_waiter([L.dir, L.logs], poll_s, reader.fd)
+    try:
+        return _loop(L, offsets, out, reader, waiter)
+    finally:
+        waiter.close()
+
+
+def _loop(L, offsets, out, reader, waiter):
     files = [
         _File(kind, path, offset, kind == b"L")
         for kind, path, offset in zip(KINDS, (L.train_log, L.metrics, L.telemetry), offsets)
@@ -127,7 +145,7 @@ def follow(run_dir, offsets, out, poll_s=POLL_S):
         if not sent:
             if reader.gone():
                 return None
-            time.sleep(poll_s)
+            waiter.wait(IDLE_S)
 
 
 def parse_offsets(args):
