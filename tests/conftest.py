@@ -31,6 +31,15 @@ def leaves_no_process():  # type: ignore[no-untyped-def]
                     pytrace=False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_ssh_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`up`, `run`, `start` and `down` add an Include line to ~/.ssh/config (runner/ssh_config.py):
+    every command a test starts, whatever its environment, writes to a file of the session's instead."""
+    path = tmp_path_factory.mktemp("user-ssh") / "config"
+    os.environ["TRAINRIG_SSH_CONFIG"] = str(path)
+    return path
+
+
 @dataclass
 class Done:
     code: int

@@ -129,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--cloud", choices=("gcp", "aws"), help="only this cloud's")
     sub.add_parser("pulumi-env", help="print the exports that make plain `pulumi` see trainrig's stacks (eval it)")
     from tui.doctor_cli import add_parser as add_doctor
+    from tui.ssh_cli import add_parser as add_ssh
 
     add_doctor(sub)
+    add_ssh(sub)
     return p
 
 
@@ -218,6 +220,10 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         from tui.doctor_cli import doctor
 
         return doctor(a, console)
+    if a.cmd == "ssh":
+        from tui.ssh_cli import ssh
+
+        return ssh(a, console)
 
     from infra.names import check_run_id
     from runner.lifecycle import Lifecycle
@@ -521,7 +527,21 @@ def main(argv: list[str] | None = None) -> None:
         else:
             console.say("\ninterrupted: what was done so far stays; `trainrig ls` shows the runs.")
         code = EXIT_INTERRUPTED
+    if args.cmd in ("up", "run", "start", "down"):  # a run got or lost its machine: `ssh trainrig-RUN` follows
+        _sync_ssh_config(console)
     sys.exit(code)
+
+
+def _sync_ssh_config(console) -> None:  # type: ignore[no-untyped-def]
+    """Never changes the command's outcome: a config that cannot be written is a note."""
+    try:
+        from runner.ssh_config import sync
+
+        problem = sync().problem
+    except Exception as e:  # noqa: BLE001 (the command itself is done; its exit code stands)
+        problem = f"the ssh config of the runs was not updated ({type(e).__name__}: {e})"
+    if problem:
+        console.say(f"note: {problem}")
 
 
 if __name__ == "__main__":
