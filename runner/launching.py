@@ -1,0 +1,140 @@
+"""Starting a run, for Lifecycle: upload the code and dataset (only what changed), then launch the
+supervisor on the machine and hand its first streamed frames to the follower."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import asyncssh
+
+from infra.spec import is_bucket
+from runner import restarts, ssh, tools, transfer
+from runner.buckets import output_location, tool_packages
+from runner.errors import AlreadyTraining, ConnectionLost, RemoteFailed
+from runner.events import Notice
+from runner.follow import Offsets
+from runner.ignore import IgnoreRules
+from runner.journal import RunRecord
+from runner.lifecycle_base import LifecycleBase, why as _why
+from runner.machine import Machine
+from runner.remote.config import SupervisorConfig
+from runner.remote.status import Status
+from runner.units import human_size
+
+
+class Launching(LifecycleBase):
+    async def _upload_and_launch(
+        self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, follow_log: bool,
+        restore: bool = False,
+    ) -> tuple[Offsets, asyncssh.SSHClientProcess | None]:
+        """Upload code and dataset, start the supervisor; with `follow_log`, the returned process
+        already streams the run (log, metrics and telemetry of this attempt: one round trip less
+        before the first log line)."""
+        spec, rid = record.effective_spec(), record.run_id
+        run_dir = machine.run_dir(rid)
+        uploads = [
+            transfer.upload(conn, machine, spec.code_path, f"{run_dir}/code", f"{run_dir}/.code.index.json",
+                            IgnoreRules(spec.code_path).skip, "code", self.emit)
+        ]
+        self._phase(record, "uploading code", spec.code_path)
+        if spec.dataset and not is_bucket(spec.dataset):
+            self._phase(record, "uploading dataset", spec.dataset)
+            uploads.append(
+                transfer.upload(conn, machine, spec.dataset, f"{run_dir}/dataset", f"{run_dir}/.dataset.index.json",
+                                None, "dataset", self.emit)
+            )
+        results = await asyncio.gather(*uploads)
+        for label, r in zip(("code", "dataset"), results):
+            left_out = f"; {r.left_out_text()}" if r.left_out else ""  # links out of the folder, broken links...
+            if r.files_sent or r.deleted:
+                self.emit(Notice(f"{label}: sent {r.files_sent} of {r.files_total} files ({human_size(r.bytes_sent)})"
+                                 + (f", removed {r.deleted}" if r.deleted else "") + left_out))
+            else:
+                self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent{left_out}"))
+        python = await self._tool_python(conn, record, machine)
+        out = output_location(spec)
+        watch, metadata_url = restarts.preemption_watch(spec)
+        config = SupervisorConfig(
+            run_id=rid, venv_cache=machine.venv_cache, module=spec.entry.module, command=list(spec.entry.command),
+            env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
+            sync_interval_s=spec.sync_interval_s, shutdown_after=machine.shutdown_after,
+            dataset_uri=spec.dataset if is_bucket(spec.dataset) else None, output_uri=str(out) if out else None,
+            training_python=machine.python, preemption_watch=watch, metadata_url=metadata_url,
+            restore_from_store=restore,
+        )
+        args = ["launch", run_dir] + (["follow"] if follow_log else [])
+        # The tools were checked by the uploads above (same connection), so no retry is needed here.
+        proc = await tools.open_process(conn, machine, args, python)
+        proc.stdin.write(config.to_json().encode())
+        proc.stdin.write_eof()
+        line = await proc.stdout.readline()
+        if not line:
+            err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
+            raise RemoteFailed(f"could not start the training: {err[-1] if err else 'the connection closed'}")
+        reply = json.loads(line)
+        if reply.get("error") == "already_running":  # started by another client since our check
+            proc.close()
+            raise AlreadyTraining(rid)
+        record.state, record.outcome, record.exit_code, record.reason = "started", None, None, ""
+        record.log_offset = reply["log_offset"]
+        offsets = Offsets(reply["log_offset"], reply["metrics_offset"], reply["telemetry_offset"])
+        self._phase(record, "started", f"supervisor pid {reply['pid']}")
+        if not follow_log:
+            await proc.wait()
+            return offsets, None
+        return offsets, proc
+
+    async def _tool_python(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine) -> str | None:
+        """With buckets, the supervisor runs in the machine's tool venv (cloud clients, no credentials)."""
+        packages = tool_packages(record.effective_spec())
+        if not packages:
+            return None
+        self._phase(record, "preparing tools", ", ".join(packages))
+        reply = json.loads(await tools.call(conn, machine, ["toolenv", machine.venv_cache, *packages]))
+        if "error" in reply:
+            tail = "; ".join(reply.get("tail", [])[-3:])
+            raise RemoteFailed(f"could not install {', '.join(packages)} on the machine: {reply['error']} ({tail})")
+        return reply["python"]
+
+    def _warn_cloud_limit(self, record: RunRecord) -> None:
+        """A GCP VM's cloud-side run-time limit counts from provisioning (max runtime + 6 h)."""
+        if record.spec.target != "gcp" or record.stack is None or not record.phases:
+            return
+        from runner.cost import epoch
+
+        hours_up = (time.time() - epoch(record.phases[0][1])) / 3600
+        if hours_up > 5:
+            self.emit(Notice(f"warning: this VM was provisioned {hours_up:.1f} h ago; its cloud-side run-time limit "
+                             f"(max runtime + 6 h from provisioning) may stop it before the training ends: "
+                             f"`trainrig down {record.run_id}` and `run` again to reset it"))
+
+    async def _refuse_if_training(self, conn: asyncssh.SSHClientConnection, machine: Machine, run_id: str) -> None:
+        """Before anything is uploaded: a training still going keeps its code and dataset untouched.
+        (`cat` and `kill -0`, not the tools: no Python start-up on the way to the first log line.)"""
+        done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/status.json"])
+        try:
+            status = Status.from_dict(json.loads(done.stdout or b"")) if done.exit_status == 0 else None
+        except (ValueError, TypeError, KeyError):
+            status = None  # half written by a supervisor that died mid-save: not a running one
+        if status is None or status.done or not status.supervisor_pid:
+            return
+        if (await ssh.run(conn, ["kill", "-0", str(status.supervisor_pid)])).exit_status == 0:
+            raise AlreadyTraining(run_id)
+
+    async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
+        record = self._live(run_id)
+        self._warn_cloud_limit(record)
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            with self.journal.lock(run_id, "start"):
+                await self._refuse_if_training(conn, machine, run_id)
+                try:
+                    offsets, proc = await self._upload_and_launch(conn, record, machine, follow_log)
+                except (OSError, asyncssh.Error) as e:  # BrokenPipeError included: never a silent exit
+                    raise ConnectionLost(f"{record.phases[-1][0] if record.phases else 'starting'} for run {run_id}",
+                                         _why(e), f"trainrig start {run_id}") from e
+            if proc is None:
+                return None
+            return await self._follow(record, offsets, conn, proc, machine)

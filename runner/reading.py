@@ -1,0 +1,163 @@
+"""Reading a run, for Lifecycle: its status, log, metrics and TensorBoard from the machine (or, once
+a cloud machine is off, from its bucket), the runs this computer knows, and stopping a training."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Callable
+
+import asyncssh
+
+from runner import ssh, tools
+from runner.buckets import copy_stored_object, stored_object, stored_status
+from runner.errors import BadInput, NoMachine, RemoteFailed, TrainrigError, Unreachable
+from runner.events import MetricPoint, Notice
+from runner.journal import RunRecord
+from runner.lifecycle_base import LifecycleBase
+from runner.metrics import parse_lines
+from runner.remote.status import Status
+from runner.remote.telemetry import Sample
+from runner.tensorboard import Tunnel, serve_tensorboard
+
+STOP_WAIT_S = 30.0
+CLOUD_STOP_WAIT_S = 600.0
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    record: RunRecord
+    status: Status | None
+    error: str = ""
+    telemetry: Sample | None = None  # the machine's last telemetry sample (GPU, CPU, memory, disk)
+
+
+class Reading(LifecycleBase):
+    async def read_metrics(self, run_id: str) -> list[MetricPoint]:
+        """The metric points the training has written so far (all attempts)."""
+        record = self.journal.load(run_id)
+        try:
+            record = self._live(run_id)
+            machine = await self._machine(record)
+            async with ssh.connect(machine) as conn:
+                done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/metrics.jsonl"])
+            data = (done.stdout or b"") if done.exit_status == 0 else b""
+        except TrainrigError:
+            if record.stack is None:
+                raise
+            # A powered-off cloud machine: the metrics as last synced to its bucket.
+            data = await asyncio.to_thread(stored_object, record.effective_spec(), "logs/metrics.jsonl") or b""
+        return [p for _, _, p in parse_lines(data, 0) if p is not None]
+
+    async def tensorboard(self, run_id: str, local_port: int, on_ready: Callable[[Tunnel], None]) -> None:
+        """TensorBoard on the run's machine over its logs, forwarded to localhost:`local_port` (or
+        the next free port) through the SSH connection; runs until cancelled (Ctrl-C)."""
+        record = self._live(run_id)
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            await serve_tensorboard(conn, machine, run_id, local_port, on_ready)
+
+    async def read_log(self, run_id: str) -> bytes:
+        """The training log, whole (see `stream_log` for one that may be large)."""
+        parts: list[bytes] = []
+        await self.stream_log(run_id, parts.append)
+        return b"".join(parts)
+
+    async def stream_log(self, run_id: str, write: Callable[[bytes], object]) -> int:
+        """Pass the training log to `write` piece by piece (memory stays bounded however long the
+        log); returns its size."""
+        record = self.journal.load(run_id)
+        if record.stack is not None and record.effective_spec().output_store:
+            # A cloud run's log is synced to its bucket: readable with the machine off, or gone.
+            written = [0]
+
+            def counted(data: bytes) -> None:
+                written[0] += len(data)
+                write(data)
+
+            try:
+                return await self._read_log_from_machine(record, counted)
+            except TrainrigError as e:  # off, shutting down (logins refused), or its address reused
+                if written[0]:
+                    raise  # part of it is out already: the bucket's copy would repeat it
+                self.emit(Notice(f"the machine cannot be reached ({e}); this is the log as last synced to the bucket"))
+                size = await asyncio.to_thread(copy_stored_object, record.effective_spec(), "logs/train.log", write)
+                if size is None:
+                    raise
+                return size
+        return await self._read_log_from_machine(self._live(run_id), write)
+
+    async def _read_log_from_machine(self, record: RunRecord, write: Callable[[bytes], object]) -> int:
+        run_id = record.run_id
+        if record.state not in ("up", "started", "finished") or record.machine is None:
+            raise NoMachine(run_id, record.state)
+        machine = await self._machine(record)
+        size = 0
+        async with ssh.connect(machine) as conn:
+            try:
+                proc = await conn.create_process(shlex.join(["cat", f"{machine.run_dir(run_id)}/logs/train.log"]),
+                                                 encoding=None, stderr=asyncssh.DEVNULL)
+                # A chunk at a time: SSH's window holds the machine back while `write` (a pipe) is slow.
+                while data := await proc.stdout.read(1 << 20):
+                    write(data)
+                    size += len(data)
+                await proc.wait()
+            except asyncssh.Error as e:
+                raise RemoteFailed(f"the connection to the machine broke while reading the log: {e.reason}") from e
+        if proc.exit_status != 0:
+            raise BadInput(f"run {run_id} has no log yet: `trainrig start {run_id}` starts its training.")
+        return size
+
+    async def status(self, run_id: str) -> StatusReport:
+        record = self.journal.load(run_id)
+        if record.state not in ("up", "started", "finished") or record.machine is None:
+            return StatusReport(record, None)
+        try:
+            machine = await self._machine(record)
+            async with ssh.connect(machine) as conn:
+                raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
+                last = json.loads(await tools.call(conn, machine, ["telemetry", machine.run_dir(run_id)]))
+        except TrainrigError as e:
+            # A cloud machine powers itself off after the training: its bucket still has the last status.
+            stored = await asyncio.to_thread(stored_status, record.effective_spec()) if record.stack else None
+            if stored is not None and stored.done:
+                self._remember_outcome(run_id, stored)
+                return StatusReport(self.journal.load(run_id), stored, f"{e} (the status shown is the last one synced to the bucket)")
+            hint = ""
+            if record.spec.cloud is not None and isinstance(e, Unreachable):
+                hint = (f" (SSH is let in from {record.spec.cloud.ssh_from} only: if this computer's address changed, "
+                        f"set trainrig:sshFrom in stacks/Pulumi.{run_id}.yaml and `pulumi up -s {run_id}`)")
+            return StatusReport(record, stored, str(e) + hint)
+        status = Status.from_dict(raw) if raw else None
+        if status is not None and status.done:
+            self._remember_outcome(run_id, status)
+        return StatusReport(self.journal.load(run_id), status, telemetry=Sample.from_dict(last) if last else None)
+
+    def ls(self) -> list[RunRecord]:
+        return self.journal.all()
+
+    def unknown_stacks(self) -> list[str]:
+        """Stacks in the Pulumi backend with no live run in this journal: resources nobody here watches."""
+        import importlib.util
+
+        from infra.engine import Engine, check_installed
+        from infra.project import project_dir
+
+        check_installed("gcp" if importlib.util.find_spec("pulumi_gcp") else "aws")  # the SDK and the CLI, or one sentence
+        live = {r.run_id for r in self.journal.all() if r.state != "destroyed"}
+        return [s for s in Engine(project_dir(self.journal.root.parent), self.journal.root.parent).stacks() if s not in live]
+
+    async def stop(self, run_id: str) -> Status | None:
+        record = self._live(run_id)
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            # A cloud machine's final sync to its bucket may take minutes; its supervisor then powers it off.
+            wait = CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S
+            await tools.call(conn, machine, ["stop", machine.run_dir(run_id), str(wait)])
+            raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
+        status = Status.from_dict(raw) if raw else None
+        if status is not None:
+            self._remember_outcome(run_id, status)
+        return status
