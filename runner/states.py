@@ -48,6 +48,7 @@ class MachinePhase(_StrEnum):
     """What the machine's supervisor does (status.json's `phase`)."""
 
     PREPARING = "preparing"
+    RESTORING = "restoring"  # a restarted run: outputs and logs back from the store
     PULLING_DATASET = "pulling dataset"
     INSTALLING = "installing"
     TRAINING = "training"
@@ -64,6 +65,7 @@ class Outcome(_StrEnum):
     TIMED_OUT = "timed_out"
     STOPPED = "stopped"
     LOST = "lost"
+    PREEMPTED = "preempted"  # the cloud took the spot machine back (a restart may follow)
 
     @property
     def ok(self):
