@@ -75,6 +75,15 @@ def test_openssh_reaches_the_run_with_its_pinned_key_until_down(trainrig, env, s
         plain = _ssh(user_config, alias, "cat", f".trainrig/runs/{RUN}/outputs/'two words.txt'")
         assert (plain.returncode, plain.stdout) == (0, "forty-two"), plain.stderr
         assert _ssh(user_config, alias, "true").returncode == 0
+        # scp and rsync read the same entry (scp -O: the test's sshd has no sftp subsystem)
+        remote = f"{alias}:.trainrig/runs/{RUN}/outputs/"
+        scp = subprocess.run(["scp", "-O", "-F", str(user_config), "-o", "BatchMode=yes", remote + "two\\ words.txt",
+                              str(tmp_path / "scp.txt")], capture_output=True, text=True, timeout=60)
+        assert scp.returncode == 0 and (tmp_path / "scp.txt").read_text() == "forty-two", scp.stderr
+        if shutil.which("rsync"):
+            rsync = subprocess.run(["rsync", "-a", "-e", f"ssh -F {user_config} -o BatchMode=yes", remote,
+                                    str(tmp_path / "rsynced")], capture_output=True, text=True, timeout=60)
+            assert rsync.returncode == 0 and (tmp_path / "rsynced" / "two words.txt").read_text() == "forty-two", rsync.stderr
         assert len(_includes(user_config)) == 1  # up, start and ssh each synced: still one line
 
         # Another host key on the server (a machine replaced, or someone in between): refused by both.
