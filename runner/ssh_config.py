@@ -195,3 +195,12 @@ def sync(journal: Journal | None = None) -> Synced:
                 problem = (f"could not add `{include_line(config).strip()}` at the top of {user} ({e.strerror or e}): "
                            f"add it there to reach runs with `ssh {entries[0].alias}`")
     return Synced(config, entries, user, problem)
+
+
+def sync_quietly(journal: Journal | None = None) -> str:
+    """`sync` for callers whose own work is done (a lifecycle step, a command): '' or why the entries
+    could not all be written (a full disk, say), never an exception that would hide their outcome."""
+    try:
+        return sync(journal).problem
+    except Exception as e:  # noqa: BLE001 (even a bug here must not undo a finished up or down)
+        return f"the ssh config of the runs was not updated ({type(e).__name__}: {e})"

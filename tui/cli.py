@@ -534,12 +534,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _sync_ssh_config(console) -> None:  # type: ignore[no-untyped-def]
     """Never changes the command's outcome: a config that cannot be written is a note."""
-    try:
-        from runner.ssh_config import sync
+    from runner.ssh_config import sync_quietly
 
-        problem = sync().problem
-    except Exception as e:  # noqa: BLE001 (the command itself is done; its exit code stands)
-        problem = f"the ssh config of the runs was not updated ({type(e).__name__}: {e})"
+    problem = sync_quietly()
     if problem:
         console.say(f"note: {problem}")
 
