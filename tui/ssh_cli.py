@@ -67,6 +67,10 @@ def ssh(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
     record = journal.load(run_id)
     if not ssh_config.has_machine(record):
         raise NoMachine(run_id, record.state)
+    local_shell = record.spec.target == "local" and not a.command
+    ssh_bin = None if local_shell else shutil.which("ssh")
+    if ssh_bin is None and not local_shell:  # bad input before a local run's server is started again
+        raise BadInput("OpenSSH's ssh is not installed here (Debian: `apt-get install openssh-client`): install it, then try again.")
     # A local run's server is started again if it is gone (its port may change): then the entries.
     machine = asyncio.run(get_target(record.spec.target).reattach(record, journal))
     synced = ssh_config.sync(journal)
@@ -75,15 +79,13 @@ def ssh(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
     run_dir = machine.run_dir(run_id) if record.state in ("started", "finished") else None
     sys.stdout.flush()
     sys.stderr.flush()
-    if record.spec.target == "local" and not a.command:
+    if local_shell:
         shell = os.environ.get("SHELL") or "/bin/sh"
         here = run_dir if run_dir and os.path.isdir(run_dir) else machine.root
         console.say(f"run {run_id}'s machine is this computer (its SSH server gives no terminals): "
                     f"a shell here in {here}; `exit` leaves it.")
         return _run([shell], cwd=here)
-    ssh_bin = shutil.which("ssh")
-    if ssh_bin is None:
-        raise BadInput("OpenSSH's ssh is not installed here (Debian: `apt-get install openssh-client`): install it, then try again.")
+    assert ssh_bin is not None
     entry = ssh_config.entry_for(journal, record)
     tty = ["-t"] if not a.command and sys.stdin.isatty() else []
     return _run([ssh_bin, *ssh_config.ssh_options(entry), *tty, machine.host, *remote_command(a.command, run_dir)])
