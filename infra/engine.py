@@ -24,6 +24,7 @@ from infra.errors import BadInput, EngineFailed, EngineMissing, TrainrigError
 OutputSink = Callable[[str], None]
 INSTALL_PULUMI = "curl -fsSL https://get.pulumi.com | sh"
 EXTRAS = {"gcp": "pulumi_gcp", "aws": "pulumi_aws"}
+TPU_NODE_TYPE = "gcp:tpu/v2Vm:V2Vm"  # infra/components/gcp_tpu_machine.py's machine
 
 
 def find_pulumi() -> Path | None:
@@ -187,6 +188,23 @@ class Engine:
         except auto.errors.CommandError as e:
             raise self._explain(e, Failure("destroy", run_id)) from e
 
+    def release_tpu(self, run_id: str) -> list[str]:
+        """Delete the run's TPU node alone (`pulumi destroy --target`): a TPU VM whose guest halted
+        may still bill, while its bucket, identity and network stay until `destroy`. Returns the
+        URNs deleted; [] when the stack holds no TPU node (a GPU run, or one released already)."""
+        from pulumi import automation as auto
+
+        stack = self._stack(run_id, create=False)
+        try:
+            resources = stack.export_stack().deployment.get("resources", [])
+            urns = [r["urn"] for r in resources if r.get("type") == TPU_NODE_TYPE]
+            if urns:
+                # Nothing in the stack depends on the node: without --target-dependents Pulumi refuses
+                # rather than delete anything else, should that ever change.
+                stack.destroy(target=urns, target_dependents=False, on_output=self.on_output, color="never")
+        except auto.errors.CommandError as e:
+            raise self._explain(e, Failure("destroy", run_id)) from e
+        return urns
 
     def stacks(self) -> list[str]:
         """Every stack of trainrig's project in the backend (runs this computer may not know of)."""

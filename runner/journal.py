@@ -72,6 +72,9 @@ class RunRecord:
     max_restarts: int = 0  # new machines a preempted (or vanished) one may be replaced by
     restarts: list[Restart] = field(default_factory=list)
     attempt_started_at: str = ""  # the current machine's provisioning ('' : the run's first)
+    # gcp TPU: when its node was deleted, its outputs safe in the bucket (runner/tpu_release.py); the
+    # rest of the stack stays until `down`, and nothing reattaches to the node ('': not released)
+    machine_released_at: str = ""
 
     def effective_spec(self) -> RunSpec:
         """The spec as the machine uses it: a cloud run without --output-store syncs to its stack's bucket."""

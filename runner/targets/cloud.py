@@ -27,7 +27,7 @@ from infra.stack_config import MachineKeys, write
 from runner import ssh
 from runner.errors import AuthFailed, HostKeyMismatch, Unreachable
 from runner.events import EngineLine, EventSink, Notice
-from runner.journal import Journal, RunRecord
+from runner.journal import Journal, RunRecord, utc_now
 from runner.targets.base import recorded_machine
 from runner.machine import Machine
 from runner.targets.ssh_host import install_tools
@@ -167,6 +167,8 @@ class CloudTarget:
         raise AssertionError("unreachable: the loop returns or raises")
 
     async def reattach(self, record: RunRecord, journal: Journal) -> Machine:
+        if record.machine_released_at:  # no SSH to an address the cloud may have given to another machine
+            raise Unreachable(released_text(record))
         return recorded_machine(record)
 
     async def reprovision(self, record: RunRecord, journal: Journal, on_event: EventSink) -> Machine:
@@ -186,6 +188,23 @@ class CloudTarget:
             return
         await asyncio.to_thread(_engine(journal, on_event).destroy, record.run_id)
         await asyncio.to_thread(sweep, record, on_event)
+
+
+def released_text(record: RunRecord) -> str:
+    rid = record.run_id
+    return (f"run {rid}'s TPU machine was deleted at {record.machine_released_at}, once its outputs were safe in its "
+            f"bucket: `trainrig download {rid}` gets them from there, `trainrig down {rid}` removes the rest of its stack")
+
+
+async def release_machine(record: RunRecord, journal: Journal, on_event: EventSink) -> None:
+    """Delete a TPU run's node alone (runner/tpu_release.py says when): a TPU VM whose guest halted
+    may still bill. Recorded once deleted (a retry after a crash finds no node and records it);
+    from then on its status, log and outputs are read from the bucket."""
+    urns = await asyncio.to_thread(_engine(journal, on_event).release_tpu, record.run_id)
+    record.machine_released_at = utc_now()
+    journal.save(record)
+    on_event(Notice(f"run {record.run_id}'s TPU machine is deleted ({len(urns)} node(s)); its bucket stays until "
+                    f"`trainrig down {record.run_id}`"))
 
 
 def sweep(record: RunRecord, on_event: EventSink) -> None:
