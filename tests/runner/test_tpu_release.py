@@ -12,7 +12,6 @@ import json
 import socket
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import asyncssh
 import pytest
@@ -35,8 +34,8 @@ from tests.infra.test_engine_release import RecordedStack, stack_state
 from tests.tui.test_cloud_cli import DIGITS
 
 TPU, T4 = "v5litepod-8", "T4"
-DONE = dict(phase="finished", outcome="succeeded", exit_code=0, final_sync_ok=True,
-            started_at="2026-11-22T10:00:00.000Z", ended_at="2026-11-22T10:30:00.000Z", last_sync_at="2026-11-22T10:30:01.000Z")
+DONE = {"phase": "finished", "outcome": "succeeded", "exit_code": 0, "final_sync_ok": True, "started_at": "2026-11-22T10:00:00.000Z",
+        "ended_at": "2026-11-22T10:30:00.000Z", "last_sync_at": "2026-11-22T10:30:01.000Z"}
 
 
 class Listener:
@@ -82,7 +81,7 @@ def recorded_stack(monkeypatch) -> RecordedStack:  # type: ignore[no-untyped-def
 
 @pytest.mark.parametrize("accelerator,state,status,record_changes", [
     (T4, "finished", DONE, {}),  # a GPU VM: its halted machine bills its disk only; `down` removes it
-    (TPU, "started", dict(phase="training"), {}),
+    (TPU, "started", {"phase": "training"}, {}),
     (TPU, "started", dict(DONE, phase="syncing", final_sync_ok=None), {}),
     (TPU, "finished", dict(DONE, final_sync_ok=False, sync_error="No space left on device"), {}),
     (TPU, "finished", dict(DONE, outcome="lost", final_sync_ok=False), {}),  # a dead supervisor, settled
