@@ -5,15 +5,15 @@ them on a terminal, and a UI offers them as buttons."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from infra.errors import BadInput
-from runner import ssh, tools
+from runner import ssh
 from runner.errors import TrainrigError
 from runner.journal import RunRecord
 from runner.machine import Machine
+from runner.machine_tools import MachineTools
 from runner.remote.status import Status
 
 
@@ -51,10 +51,10 @@ async def look(machine: Machine, run_id: str) -> MachineView:
     synced to its store or not yet (e.g. a final sync that a full disk stopped)."""
     run_dir = machine.run_dir(run_id)
     async with ssh.connect(machine) as conn:
-        raw = json.loads(await tools.call(conn, machine, ["status", run_dir]))
+        status = await MachineTools(conn, machine).status(run_id)
         found = await ssh.run(conn, ["find", f"{run_dir}/outputs", f"{run_dir}/store/outputs", "-type", "f",
                                      "-print", "-quit"])
-    return MachineView(Status.from_dict(raw) if raw else None, bool((found.stdout or b"").strip()))
+    return MachineView(status, bool((found.stdout or b"").strip()))
 
 
 async def check(record: RunRecord, machine: Callable[[], Awaitable[Machine]], discard_outputs: bool, stop: bool,

@@ -29,6 +29,7 @@ from runner.events import Notice
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, why as _why
 from runner.machine import Machine
+from runner.machine_tools import MachineTools
 from runner.manifest import write_manifest
 from runner.remote.status import Status
 from runner.remote.stores import open_store
@@ -61,8 +62,7 @@ class Downloading(LifecycleBase):
             folder: Path | None = None
             try:
                 async with ssh.connect(machine) as conn:
-                    raw = json.loads(await tools.call(conn, machine, ["status", run_dir]))
-                    status = Status.from_dict(raw) if raw else None
+                    status = await MachineTools(conn, machine).status(run_id)
                     if status is None:
                         raise BadInput(f"run {run_id} has not started yet, there is nothing to download: `trainrig start {run_id}`.")
                     if status.done and status.final_sync_ok is False:
@@ -178,7 +178,7 @@ class Downloading(LifecycleBase):
         try:
             machine = await self._machine(record)
             async with ssh.connect(machine) as conn:
-                await tools.call(conn, machine, ["status", machine.run_dir(record.run_id)])  # installs the tools if need be
+                await MachineTools(conn, machine).status(record.run_id)  # installs the tools if need be
                 await self._resync(conn, machine, record, outputs_root)
         except (Unreachable, AuthFailed, HostKeyMismatch, ConnectionLost) as e:
             raise OutputsKept(f"run {record.run_id}'s final sync to its bucket did not finish, and its machine cannot be "
@@ -197,9 +197,10 @@ class Downloading(LifecycleBase):
         else:
             machine = await self._machine(record)
             async with ssh.connect(machine) as conn:
+                on_machine = MachineTools(conn, machine)
                 for name in ("outputs", "logs"):
-                    raw = json.loads(await tools.call(conn, machine, ["list", f"{machine.run_dir(run_id)}/store/{name}"]))
-                    listed += [(f"{name}/{rel}", size) for rel, size in raw["files"]]
+                    stored = await on_machine.files(f"{machine.run_dir(run_id)}/store/{name}")
+                    listed += [(f"{name}/{f.path}", f.size) for f in stored]
         missing = []
         for rel, size in listed:
             try:

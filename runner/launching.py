@@ -19,7 +19,9 @@ from runner.ignore import IgnoreRules
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, why as _why
 from runner.machine import Machine
+from runner.machine_tools import MachineTools
 from runner.remote.config import SupervisorConfig
+from runner.remote.main import ALREADY_RUNNING
 from runner.remote.status import Status
 from runner.units import human_size
 
@@ -74,7 +76,7 @@ class Launching(LifecycleBase):
             err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
             raise RemoteFailed(f"could not start the training: {err[-1] if err else 'the connection closed'}")
         reply = json.loads(line)
-        if reply.get("error") == "already_running":  # started by another client since our check
+        if reply.get("error") == ALREADY_RUNNING:  # started by another client since our check
             proc.close()
             raise AlreadyTraining(rid)
         record.state, record.outcome, record.exit_code, record.reason = "started", None, None, ""
@@ -92,11 +94,7 @@ class Launching(LifecycleBase):
         if not packages:
             return None
         self._phase(record, "preparing tools", ", ".join(packages))
-        reply = json.loads(await tools.call(conn, machine, ["toolenv", machine.venv_cache, *packages]))
-        if "error" in reply:
-            tail = "; ".join(reply.get("tail", [])[-3:])
-            raise RemoteFailed(f"could not install {', '.join(packages)} on the machine: {reply['error']} ({tail})")
-        return reply["python"]
+        return await MachineTools(conn, machine).tool_python(packages)
 
     def _warn_cloud_limit(self, record: RunRecord) -> None:
         """A GCP VM's cloud-side run-time limit counts from provisioning (max runtime + 6 h)."""

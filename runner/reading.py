@@ -4,19 +4,19 @@ a cloud machine is off, from its bucket), the runs this computer knows, and stop
 from __future__ import annotations
 
 import asyncio
-import json
 import shlex
 from dataclasses import dataclass
 from typing import Callable
 
 import asyncssh
 
-from runner import ssh, tools
+from runner import ssh
 from runner.buckets import copy_stored_object, stored_object, stored_status
 from runner.errors import BadInput, NoMachine, RemoteFailed, TrainrigError, Unreachable
 from runner.events import MetricPoint, Notice
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase
+from runner.machine_tools import MachineTools
 from runner.metrics import parse_lines
 from runner.remote.status import Status
 from runner.remote.telemetry import Sample
@@ -117,8 +117,9 @@ class Reading(LifecycleBase):
         try:
             machine = await self._machine(record)
             async with ssh.connect(machine) as conn:
-                raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
-                last = json.loads(await tools.call(conn, machine, ["telemetry", machine.run_dir(run_id)]))
+                on_machine = MachineTools(conn, machine)
+                status = await on_machine.status(run_id)
+                last = await on_machine.telemetry(run_id)
         except TrainrigError as e:
             # A cloud machine powers itself off after the training: its bucket still has the last status.
             stored = await asyncio.to_thread(stored_status, record.effective_spec()) if record.stack else None
@@ -130,10 +131,9 @@ class Reading(LifecycleBase):
                 hint = (f" (SSH is let in from {record.spec.cloud.ssh_from} only: if this computer's address changed, "
                         f"set trainrig:sshFrom in stacks/Pulumi.{run_id}.yaml and `pulumi up -s {run_id}`)")
             return StatusReport(record, stored, str(e) + hint)
-        status = Status.from_dict(raw) if raw else None
         if status is not None and status.done:
             self._remember_outcome(run_id, status)
-        return StatusReport(self.journal.load(run_id), status, telemetry=Sample.from_dict(last) if last else None)
+        return StatusReport(self.journal.load(run_id), status, telemetry=last)
 
     def ls(self) -> list[RunRecord]:
         return self.journal.all()
@@ -155,9 +155,9 @@ class Reading(LifecycleBase):
         async with ssh.connect(machine) as conn:
             # A cloud machine's final sync to its bucket may take minutes; its supervisor then powers it off.
             wait = CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S
-            await tools.call(conn, machine, ["stop", machine.run_dir(run_id), str(wait)])
-            raw = json.loads(await tools.call(conn, machine, ["status", machine.run_dir(run_id)]))
-        status = Status.from_dict(raw) if raw else None
+            on_machine = MachineTools(conn, machine)
+            await on_machine.stop(run_id, wait)
+            status = await on_machine.status(run_id)
         if status is not None:
             self._remember_outcome(run_id, status)
         return status

@@ -86,7 +86,7 @@ async def call(conn: asyncssh.SSHClientConnection, machine: Machine, args: list[
             await install(conn, machine)
             continue
         break
-    if done.exit_status not in (0, 3):
+    if done.exit_status != 0:
         err = (done.stderr or b"").decode(errors="replace").strip().splitlines()
         raise RemoteFailed(f"trainrig's '{args[0]}' failed on the machine: {err[-1] if err else f'exit {done.exit_status}'}")
     return done.stdout or b""

@@ -18,6 +18,9 @@ from .procs import alive, end_marked, runs_for
 from .status import read_status
 
 
+ALREADY_RUNNING = "already_running"  # launch's refusal: another supervisor of the run is alive
+
+
 def _read_line(stream):
     line = stream.readline()
     if not line:
@@ -82,7 +85,7 @@ def launch(run_dir, then_follow):
     L = RunLayout(run_dir)
     running = _running(L)
     if running:
-        _reply({"error": "already_running", "pid": running.supervisor_pid})
+        _reply({"error": ALREADY_RUNNING, "pid": running.supervisor_pid})
         return 3
     config_text = sys.stdin.read()
     restore_logs(run_dir, config_text)  # a restarted run: its logs from the store, before their sizes are read

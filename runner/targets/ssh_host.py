@@ -16,8 +16,9 @@ from runner import ssh, tools
 from runner.errors import BadInput
 from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
-from runner.targets.base import recorded_machine
 from runner.machine import Machine
+from runner.machine_tools import MachineTools
+from runner.targets.base import recorded_machine
 
 ROOT = ".trainrig"
 MIN_PYTHON = (3, 8)
@@ -77,4 +78,4 @@ class SshTarget:
         if record.machine is None:
             return
         async with ssh.connect(record.machine) as conn:
-            await tools.call(conn, record.machine, ["remove", record.machine.run_dir(record.run_id), "20"])
+            await MachineTools(conn, record.machine).remove(record.run_id, 20)
