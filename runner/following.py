@@ -18,6 +18,7 @@ from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase
 from runner.machine import Machine
 from runner.remote.status import Status
+from runner.tpu_release import release_if_done
 
 RECONNECT_FOR_S = 120.0
 
@@ -34,6 +35,8 @@ class Following(LifecycleBase):
             now = self.journal.load(record.run_id)
             if not (restarts.restartable(now, status) or restarts.replaced(now, status)):
                 self._remember_outcome(record.run_id, status)
+                # A halted TPU VM may still bill: its node goes once the outputs are in the bucket.
+                await release_if_done(self.journal.load(record.run_id), status, self.journal, self.emit)
                 return status
             record, offsets = await self._restart(status, offsets)
             conn = proc = machine = None
@@ -42,7 +45,8 @@ class Following(LifecycleBase):
         self, record: RunRecord, offsets: Offsets, conn: asyncssh.SSHClientConnection | None,
         proc: asyncssh.SSHClientProcess | None, machine: Machine | None,
     ) -> tuple[Status, Offsets]:
-        machine = machine or await self._machine(record)
+        if conn is not None:
+            machine = machine or await self._machine(record)  # else each try below reattaches (or reads the bucket)
         last_news = time.monotonic()
         shown = 0  # phases of the machine's status already reported
         warning = ""  # the machine's warning last reported

@@ -22,6 +22,7 @@ from runner.lifecycle_base import LifecycleBase, why as _why
 from runner.reading import Reading, StatusReport  # noqa: F401 (the runner's API)
 from runner.remote.status import Status
 from runner.restarting import Restarting
+from runner.ssh_config import sync_quietly as sync_ssh_config
 from runner.targets import get_target
 
 
@@ -68,6 +69,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
                 raise
             record.state = "up"
             self.journal.save(record)
+        self._sync_ssh_config()  # `ssh trainrig-<run>` reaches it from now on
         return record
 
     async def down(self, run_id: str, discard_outputs: bool = False, stop: bool = False) -> None:
@@ -101,6 +103,12 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
                     f"{was}: free space in {self.journal.dir(run_id)}, then `trainrig down {run_id}` records it."
                 ) from e
             self.journal.forget_secrets(run_id)  # only once recorded: a `down` again may need them
+        self._sync_ssh_config()  # its `Host trainrig-<run>` entry goes with it
+
+    def _sync_ssh_config(self) -> None:
+        problem = sync_ssh_config(self.journal)
+        if problem:
+            self.emit(Notice(problem))
 
     async def run(self, spec: RunSpec, outputs_root: Path, max_restarts: int | None = None) -> RunResult:
         """up, start and follow, download, down. An interrupt (Ctrl-C) leaves the run going."""

@@ -17,6 +17,7 @@ from runner.events import MetricPoint, Notice
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase
 from runner.machine_tools import MachineTools
+from runner.tpu_release import release_if_done
 from runner.metrics import parse_lines
 from runner.remote.status import Status
 from runner.remote.telemetry import Sample
@@ -125,6 +126,7 @@ class Reading(LifecycleBase):
             stored = await asyncio.to_thread(stored_status, record.effective_spec()) if record.stack else None
             if stored is not None and stored.done:
                 self._remember_outcome(run_id, stored)
+                await release_if_done(self.journal.load(run_id), stored, self.journal, self.emit)  # nobody followed it
                 return StatusReport(self.journal.load(run_id), stored, f"{e} (the status shown is the last one synced to the bucket)")
             hint = ""
             if record.spec.cloud is not None and isinstance(e, Unreachable):
