@@ -8,8 +8,10 @@ point is the receiver's clock at hand-over minus that time, on the same machine 
 followed in-process through the Lifecycle API (`Lifecycle.start` follows the run it starts); the
 peer's lines are read from the ssh client's stdout as they come. Both write times are rounded to
 the millisecond (as the helper writes them), so sub-millisecond figures are within that rounding.
+`--poll` adds a row for trainrig with its machine-side follower forced onto the fallback poll
+(TRAINRIG_FOLLOW_POLL=1, every 10 ms) instead of inotify: before and after, in one run.
 
-Usage: python -m benchmarks.metrics_latency [--points 40] [--interval 0.1]
+Usage: python -m benchmarks.metrics_latency [--points 40] [--interval 0.1] [--poll]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tests.sshd import SshdUnavailable, start_sshd
 
 # The training: N points through the real helper (which stamps wall_time). The gaps are drawn from
 # 0.75-1.25x `interval`, the same seeded draws on both sides: a fixed 100 ms would lock onto the
-# follower's 50 ms poll and sample one phase of it only.
+# fallback's 10 ms poll (--poll) and sample one phase of it only.
 TRAIN = """import random, time
 import trainrig_helpers as th
 n, interval = {points}, {interval}
@@ -60,12 +62,17 @@ def p90(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=10, method="inclusive")[-1] if len(xs) > 1 else xs[0]
 
 
-def bench_trainrig(work: Path, env: dict[str, str], points: int, interval: float) -> list[float]:
+def bench_trainrig(work: Path, env: dict[str, str], points: int, interval: float, poll: bool = False) -> list[float]:
     code = work / "metricsbench"
-    code.mkdir()
+    code.mkdir(exist_ok=True)
     (code / "train.py").write_text(TRAIN.format(points=points, interval=interval))
-    subprocess.run([*TRAINRIG, "up", str(code), "--dataset-name", "local"], env=env, check=True, capture_output=True)
-    run_id = "metricsbench-local"
+    # The local machine's commands (the follower among them) inherit the environment of the server
+    # that `up` starts (and of this process, should the Lifecycle start it again).
+    env = dict(env, TRAINRIG_FOLLOW_POLL="1" if poll else "0")
+    os.environ["TRAINRIG_FOLLOW_POLL"] = env["TRAINRIG_FOLLOW_POLL"]
+    name = "poll" if poll else "local"
+    subprocess.run([*TRAINRIG, "up", str(code), "--dataset-name", name], env=env, check=True, capture_output=True)
+    run_id = f"metricsbench-{name}"
     os.environ["TRAINRIG_HOME"] = env["TRAINRIG_HOME"]  # the in-process Lifecycle's journal
     from runner.events import MetricPoint
     from runner.lifecycle import Lifecycle
@@ -132,12 +139,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=40)
     ap.add_argument("--interval", type=float, default=0.1)
+    ap.add_argument("--poll", action="store_true", help="also trainrig with the follower's fallback poll forced")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trainrig-bench-"))
     env = trainrig_env(work / "home")
     try:
         rows: list[tuple[str, list[float]]] = [
             ("trainrig (local target, Lifecycle follower)", bench_trainrig(work, env, a.points, a.interval))]
+        if a.poll:
+            rows.append(("trainrig, follower's 10 ms poll forced", bench_trainrig(work, env, a.points, a.interval, poll=True)))
         try:
             rows.append(("ssh host tail -n0 -F (OpenSSH sshd, peer)", bench_peer(work, a.points, a.interval)))
         except SshdUnavailable as e:
@@ -146,9 +156,11 @@ def main() -> None:
         meds = {name: median(xs) for name, xs in rows}
         for name, xs in rows:
             print(f"  {name:44} median {meds[name] * 1000:6.1f} ms  p90 {p90(xs) * 1000:6.1f} ms  (n={len(xs)})")
-        if len(rows) == 2:
-            t, p = meds[rows[0][0]], meds[rows[1][0]]
-            print(f"  ratio trainrig/peer of the medians: {t / p:.1f}x" if p > 0 else "  ratio: peer median is 0")
+        peer = rows[-1][0] if rows[-1][0].startswith("ssh ") else None
+        for name, _ in rows:
+            if peer and name != peer:
+                p = meds[peer]
+                print(f"  ratio to the peer's median: {meds[name] / p:5.1f}x  {name}" if p > 0 else "  ratio: peer median is 0")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
