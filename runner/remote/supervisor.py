@@ -28,6 +28,11 @@ from .wire import Index
 FAILSAFE_MARGIN_MIN = 60  # as infra/stack_inputs.py's: installs and the last sync come on top
 
 
+def _is_checkpoint(path):
+    """The helpers' checkpoints (outputs/checkpoints/...), or any folder of that name: synced last."""
+    return path.startswith("checkpoints/") or "/checkpoints/" in path
+
+
 class Supervisor:
     def __init__(self, layout, config):
         self.layout = layout
@@ -203,7 +208,8 @@ class Supervisor:
         errors = []
         for name, folder in (("outputs", L.outputs), ("logs", L.logs)):
             try:
-                r = push(folder, self._store(name), os.path.join(L.dir, ".sync-%s.json" % name), workers=8)
+                r = push(folder, self._store(name), os.path.join(L.dir, ".sync-%s.json" % name), workers=8,
+                         last=_is_checkpoint if name == "outputs" else None)
                 for path, why in r.skipped:
                     self.note("sync skipped %s/%s: %s" % (name, path, why))
             except Exception as e:  # noqa: BLE001 - the loop must outlive any one failure

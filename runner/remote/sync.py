@@ -187,8 +187,11 @@ def _local_entries(root, skip=None):
     return entries
 
 
-def push(local_root, store, index_path=None, delete=False, progress=None, workers=WORKERS, skip=None):
-    """Make `store` hold what `local_root` holds. `progress(bytes, files)` is called as work is done."""
+def push(local_root, store, index_path=None, delete=False, progress=None, workers=WORKERS, skip=None, last=None):
+    """Make `store` hold what `local_root` holds. `progress(bytes, files)` is called as work is done.
+    Files for which `last(path)` is true are sent only once every other file has arrived: a
+    checkpoint in the store then means what was written before it is there too (a sync cut off by a
+    crash never leaves a checkpoint to resume from whose outputs are missing)."""
     index = LocalIndex(index_path)
     result = SyncResult()
     lock = threading.Lock()
@@ -209,7 +212,7 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
         _copied(result, lock, e.size, progress)
 
     pool = _Pool(workers)
-    doomed = []
+    doomed, deferred = [], []
     try:
         for e, obj in _merge(_local_entries(local_root, skip), store.objects()):
             if e is not None:
@@ -219,7 +222,11 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
                 except FileNotFoundError:
                     result.skipped.append((e.path, "gone before it could be sent"))
                     continue
-                if not unchanged:
+                if unchanged:
+                    continue
+                if last is not None and last(e.path):
+                    deferred.append(e)
+                else:
                     pool.submit(send, e)
             elif delete:
                 doomed.append(obj.rel)
@@ -227,6 +234,9 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
         for rel in doomed:
             pool.submit(store.delete, rel)
             result.deleted += 1
+        pool.finish()
+        for e in deferred:
+            pool.submit(send, e)
         pool.finish()
     finally:
         pool.close()
@@ -271,7 +281,7 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
         _copied(result, lock, obj.size, progress)
 
     pool = _Pool(workers)
-    doomed = []
+    doomed, deferred = [], []
     try:
         for e, obj in _merge(_local_entries(local_root), store.objects()):
             if obj is not None:

@@ -171,3 +171,32 @@ def test_a_store_listing_out_of_order_is_refused_not_merged(tmp_path):
     with pytest.raises(StoreError, match="not in key order"):
         push(str(tmp_path / "local"), Unsorted(parse_location(str(tmp_path / "store"))), None, delete=True)
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["a", "b", "c"]
+
+
+def test_checkpoints_reach_the_store_only_after_every_other_output(where, tmp_path):
+    """A sync cut off part way (a machine lost mid-sync) never leaves a checkpoint in the store whose
+    earlier outputs are missing: a run resumed from it would skip them for good."""
+    src = tmp_path / "outputs"
+    (src / "checkpoints").mkdir(parents=True)
+    for i in range(40):
+        (src / f"step-{i:03d}.txt").write_bytes(os.urandom(300))
+    (src / "checkpoints" / "checkpoint-39.txt").write_text("39")
+    store = open_store(where)
+    store.check(write=True)
+
+    class Cut(Exception):
+        pass
+
+    def cut_at_20(nbytes, files):
+        if files >= 20:
+            raise Cut
+
+    def is_checkpoint(path: str) -> bool:
+        return path.startswith("checkpoints/")
+
+    with pytest.raises(Cut):
+        push(str(src), store, str(tmp_path / "i"), progress=cut_at_20, workers=2, last=is_checkpoint)
+    arrived = [o.rel for o in store.objects()]
+    assert "checkpoints/checkpoint-39.txt" not in arrived  # sorted first, yet held back
+    push(str(src), store, str(tmp_path / "i"), last=is_checkpoint)
+    assert len([o.rel for o in store.objects()]) == 41
