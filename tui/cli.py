@@ -172,26 +172,12 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _outcome_exit(status, console, again: str = "") -> int:  # type: ignore[no-untyped-def]
-    """`again`: the command that tries once more after a fix (`run` has destroyed the machine, so
-    it is not `start` there)."""
-    if status is None:
-        return EXIT_OK
-    if status.final_sync_ok is False:  # outputs still on the machine only: never a success
-        console.say(f"error: the final sync of outputs did not finish: {status.sync_error or 'no reason recorded'}")
-        if status.outcome == "succeeded":
-            return EXIT_FAILED
-    if status.outcome == "succeeded":
-        return EXIT_OK
-    if status.outcome == "install_failed":
-        # The run's failure (exit 1), not bad input: the machine was made and the step ran.
-        console.say(f"error: {status.reason}; its last lines (logs/install.log):")
-        for line in status.install_tail:
-            console.say(f"    | {line}")
-        again = again or f"trainrig start {console.run_id}"
-        console.say(f"fix the requirements.txt or the install script, then `{again}`.")
-        return EXIT_FAILED
-    console.say(f"error: the run {status.outcome}: {status.reason}")
-    return EXIT_FAILED
+    from runner.outcomes import report
+
+    done = report(status, again or f"trainrig start {console.run_id}")
+    for line in done.lines:
+        console.say(line)
+    return done.exit_code
 
 
 def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
@@ -261,22 +247,28 @@ def _dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped
         sys.stdout.buffer.flush()
         return EXIT_OK
     if a.cmd == "status":
+        from runner.outcomes import ls_row
+        from tui.cli_print import print_status
+
         rep = asyncio.run(life.status(run_id))
         if a.json:
             print(json.dumps({"run": rep.record.to_dict(), "status": rep.status.to_dict() if rep.status else None,
                               "error": rep.error, "telemetry": rep.telemetry.to_dict() if rep.telemetry else None,
-                              "cost": {k: v for k, v in _ls_row(rep.record).items() if k in ("hourly_usd", "cost_usd_at_most")}},
+                              "cost": {k: v for k, v in ls_row(rep.record).items() if k in ("hourly_usd", "cost_usd_at_most")}},
                              indent=1))
         else:
-            _print_status(rep)
+            print_status(rep)
         return EXIT_OK
     if a.cmd == "ls":
+        from runner.outcomes import ls_row
+        from tui.cli_print import print_table
+
         records = life.ls()
         if not a.json:
-            _print_table(records)  # before the backend is asked: its failure must not hide the runs
+            print_table(records)  # before the backend is asked: its failure must not hide the runs
         unknown = life.unknown_stacks() if a.stacks else []
         if a.json:
-            print(json.dumps([_ls_row(r) for r in records] + [{"run_id": n, "state": "stack only"} for n in unknown], indent=1))
+            print(json.dumps([ls_row(r) for r in records] + [{"run_id": n, "state": "stack only"} for n in unknown], indent=1))
         else:
             for name in unknown:
                 print(f"stack {name} is in the Pulumi backend but not a live run here: `pulumi destroy -s {name}` "
@@ -315,7 +307,7 @@ def _down(a: argparse.Namespace, run_id: str, life, console) -> int:  # type: ig
         try:
             asyncio.run(life.down(run_id, discard_outputs=discard, stop=stop))
             return EXIT_OK
-        except TrainingGoing as e:
+        except TrainingGoing:
             if not ask or input(f"Run {run_id} is still training. Stop it and destroy the run? [y/N] ").strip().lower() not in ("y", "yes"):
                 raise
             stop = True
@@ -414,76 +406,6 @@ def _dataset(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
         console.say(f"{what}: {r.files_copied} of {r.files_total} files transferred ({r.bytes_copied / 1e6:.1f} MB, "
                     f"{rate:.1f} MB/s)" + (f", {r.deleted} deleted" if r.deleted else ""))
     return EXIT_OK
-
-
-def _ls_row(r) -> dict:  # type: ignore[no-untyped-def]
-    from dataclasses import asdict
-
-    from runner.cost import cost_so_far
-
-    cost = cost_so_far(r)
-    return {"run_id": r.run_id, "state": r.state, "target": r.spec.target, "outcome": r.outcome,
-            "exit_code": r.exit_code, "created_at": r.created_at,
-            "machine": r.machine.address if r.machine else None, "downloads": r.downloads,
-            "hourly_usd": r.stack.hourly_price if r.stack else None,
-            "cost_usd_at_most": round(cost, 2) if cost is not None else None,
-            "max_restarts": r.max_restarts, "restarts": [asdict(x) for x in r.restarts]}
-
-
-def _print_table(records) -> None:  # type: ignore[no-untyped-def]
-    rows = [("RUN", "TARGET", "STATE", "OUTCOME", "RESTARTS", "CREATED", "MACHINE")]
-    for r in records:
-        rows.append((r.run_id, r.spec.target, r.state, r.outcome or "-", f"{len(r.restarts)}/{r.max_restarts}",
-                     r.created_at[:19], r.machine.address if r.machine and r.state != "destroyed" else "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-
-
-def _print_status(rep) -> None:  # type: ignore[no-untyped-def]
-    r, s = rep.record, rep.status
-    print(f"run       {r.run_id}  ({r.spec.target}, {r.state})")
-    if r.machine and r.state != "destroyed":
-        print(f"machine   {r.machine.address}")
-    if r.stack:
-        from runner.cost import cost_so_far
-
-        cost = cost_so_far(r)
-        print(f"cost      ${r.stack.hourly_price:.2f}/hour" + (
-            f"; at most ${cost:.2f} so far (the machine stops itself after the training; stopped, it bills "
-            "its disk only)" if cost is not None else ""))
-    if r.max_restarts or r.restarts:
-        print(f"restarts  {len(r.restarts)} of at most {r.max_restarts}")
-        for x in r.restarts:
-            cost = f", ${x.cost_usd:.2f}" if x.cost_usd is not None else ""
-            print(f"  #{x.number}      {x.outcome} at {x.ended_at[:19]} on {x.machine or '-'}{f' ({x.zone})' if x.zone else ''}"
-                  f"{cost}: {x.reason}")
-    if s:
-        print(f"phase     {s.phase}" + (f"  outcome {s.outcome}" if s.outcome else ""))
-        if s.reason:
-            print(f"reason    {s.reason}")
-        if s.exit_code is not None:
-            print(f"exit code {s.exit_code}")
-        print(f"started   {s.started_at}" + (f"  ended {s.ended_at}" if s.ended_at else ""))
-        if s.last_sync_at:
-            print(f"synced    {s.last_sync_at}")
-        if s.final_sync_ok is False:
-            print(f"final sync NOT finished ({s.sync_error}): free space on the machine (or fix its bucket), then "
-                  f"`trainrig download {r.run_id}` finishes it")
-        if s.warning:
-            print(f"warning   {s.warning}")
-        if s.done and s.outcome in ("preempted", "lost") and len(r.restarts) < r.max_restarts and r.state == "started":
-            print(f"restart   `trainrig logs {r.run_id} -f` brings up a new machine and resumes the training "
-                  f"(restart {len(r.restarts) + 1} of {r.max_restarts})")
-    if rep.telemetry:
-        from tui.telemetry_text import telemetry_lines
-
-        for i, line in enumerate(telemetry_lines(rep.telemetry)):
-            print(f"{'telemetry' if i == 0 else '':9} {line}")
-    if rep.error:
-        print(f"machine unreachable: {rep.error}")
-    for d in r.downloads:
-        print(f"download  {d}")
 
 
 def main(argv: list[str] | None = None) -> None:
