@@ -11,7 +11,7 @@ from collections import deque
 from pathlib import Path
 
 ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")  # line breaks to str.splitlines too
 MAX_LINE = 2000  # characters shown of one line (a megabyte without a newline must not freeze a redraw)
 
 
@@ -29,10 +29,17 @@ class LogLines:
 
     def __init__(self, keep: int = 5000, mirror: Path | None = None):
         self.lines: deque[str] = deque(maxlen=keep)
+        self.starts: deque[int] = deque(maxlen=keep)  # where each kept line begins in the log (paging reads from there)
         self.total = 0  # complete lines ever seen (the screen remembers how many it has shown)
         self.end = 0  # offset of the first byte not yet seen
+        self.line_end = 0  # offset just after the last complete line
         self._partial = b""
         self._mirror = mirror
+
+    @property
+    def mirror(self) -> Path | None:
+        """The whole log on this computer (None: not kept, or the disk refused it)."""
+        return self._mirror
 
     @property
     def pending(self) -> str:
@@ -47,11 +54,25 @@ class LogLines:
         if self._mirror is not None:
             self._write_mirror(offset, data)
         self.end = offset + len(data)
+        first_start = self.line_end
+        last_newline = data.rfind(b"\n")
         parts = (self._partial + data).split(b"\n")
         self._partial = parts.pop()
         self._partial = self._partial[-(1 << 16):] if len(self._partial) > 1 << 16 else self._partial
-        for raw in parts:
-            self.lines.append(clean(raw))
+        if not parts:
+            return
+        self.line_end = offset + last_newline + 1
+        # A flood brings more lines than are kept: only the last `keep` are cleaned (the rest are on disk).
+        kept = parts[-(self.lines.maxlen or len(parts)):]
+        starts, at = [], self.line_end
+        for raw in reversed(kept):  # from the end: the first part's start is wrong if the partial was cut
+            at -= len(raw) + 1
+            starts.append(at)
+        starts.reverse()
+        if len(kept) == len(parts):
+            starts[0] = first_start
+        self.starts.extend(starts)
+        self.lines.extend(clean(raw) for raw in kept)
         self.total += len(parts)
 
     def since(self, shown: int) -> list[str]:
@@ -61,6 +82,11 @@ class LogLines:
             return []
         new = min(new, len(self.lines))
         return list(self.lines)[-new:]
+
+    def since_at(self, shown: int) -> tuple[list[str], list[int]]:
+        """`since(shown)` and where each of those lines begins in the log."""
+        got = self.since(shown)
+        return got, list(self.starts)[len(self.starts) - len(got):]
 
     def _write_mirror(self, offset: int, data: bytes) -> None:
         try:

@@ -11,10 +11,13 @@ from textual.widgets import Footer, Header, Label, Log
 
 from tui.messages import RunAction
 from tui.widgets.metric_chart import MetricChart
+from tui.widgets.paged_log import PagedLog
 from tui.widgets.run_facts import RunFacts
 from tui.widgets.telemetry_panel import TelemetryPanel
 
-LOG_LINES = 5000  # in the widget; the whole log stays on disk
+LOG_LINES = 5000  # in the widget while live; the whole log stays on disk
+LOG_PAGE = 5000  # lines paged in from disk at a time
+LOG_WINDOW = 10000  # the most lines the widget holds while paging
 FLUSH_S = 0.1  # lines are written in batches, ten times a second at most
 PANELS_S = 0.5
 
@@ -36,7 +39,6 @@ class RunScreen(Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self._lines_shown = 0
         self._activity_shown = 0
         self._view = None
         self._pending = ""
@@ -45,7 +47,7 @@ class RunScreen(Screen[None]):
         yield Header()
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield Log(max_lines=LOG_LINES, id="log", auto_scroll=True)
+                yield PagedLog(self.app.log_lines(self.run_id), LOG_LINES, LOG_PAGE, LOG_WINDOW, id="log")  # type: ignore[attr-defined]
                 yield Label("", id="progress")
                 yield MetricChart(id="chart")
             with VerticalScroll(id="right"):
@@ -63,10 +65,7 @@ class RunScreen(Screen[None]):
 
     def flush(self) -> None:
         lines = self.app.log_lines(self.run_id)  # type: ignore[attr-defined]
-        new = lines.since(self._lines_shown)
-        if new:
-            self.query_one("#log", Log).write_lines(new)
-        self._lines_shown = lines.total
+        self.query_one("#log", PagedLog).pull()
         if self._pending != lines.pending:
             self._pending = lines.pending
             self.query_one("#progress", Label).update(Text(lines.pending))  # tqdm writes [..]: no markup

@@ -1,0 +1,79 @@
+"""The run screen's log over the whole log on disk: a real training of 50,000 lines followed by the
+UI through the embedded SSH server; scrolling to the top pages older lines in from the UI's mirror,
+in order, none lost or repeated, with the widget bounded; End comes back to the live end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import make_code
+from tests.tui.ui_helpers import app_on, until
+from tui.messages import OpenRun
+from tui.screens.run import LOG_LINES, LOG_WINDOW, RunScreen
+from tui.widgets.paged_log import PagedLog
+
+N = 50_000
+# Colours and `\r` progress bars in the log, as trainings write them: each line shows as "line NNNNN".
+FLOOD = f"""
+import sys
+sys.stdout.write("".join(("bar %d/9\\r" % (i % 9) if i % 7 == 0 else "") + "\\x1b[3%dmline %05d\\x1b[0m\\n" % (i % 8, i)
+                         for i in range({N})))
+"""
+
+
+@pytest.fixture(autouse=True)
+def _home(state_home, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TRAINRIG_HOME", str(state_home))
+
+
+def test_scrolling_to_the_top_pages_in_every_older_line_once_in_order(state_home, tmp_path, trainrig):
+    make_code(tmp_path / "uipages", FLOOD)
+    rid = "uipages-none"
+    assert trainrig("up", str(tmp_path / "uipages")).code == 0
+    try:
+        assert trainrig("start", rid).code == 0
+        expected = [f"line {i:05d}" for i in range(N)]
+
+        async def scenario() -> None:
+            app = app_on(state_home, tmp_path / "out")
+            async with app.run_test(size=(80, 24)) as pilot:
+                await until(pilot, "the run", lambda: rid in app.views)
+                app.post_message(OpenRun(rid))
+                await until(pilot, "the run screen", lambda: isinstance(app.screen, RunScreen))
+                log = app.screen.query_one("#log", PagedLog)
+                await until(pilot, "the whole log followed", lambda: log.shown == N, timeout=120)
+                assert list(log.lines) == expected[-LOG_LINES:] and not log.paged
+                mirror = app.log_lines(rid).mirror
+                assert mirror is not None and mirror.stat().st_size == app.log_lines(rid).end
+
+                # Reaching the top the way a wheel or the scrollbar does pages the previous part in.
+                first = log.lines[0]
+                log.scroll_to(y=0, animate=False, immediate=True)
+                await until(pilot, "older lines paged in", lambda: log.lines[0] != first)
+                assert log.paged and log.lines[log.scroll_y] == first  # the view stays on the line it showed
+                seen = list(log.lines)
+                while log.starts[0] > 0:  # `home` at the top: the previous part each time
+                    first = log.lines[0]
+                    await pilot.press("home")
+                    await until(pilot, "the previous part", lambda: log.lines[0] != first)
+                    assert len(log.lines) <= LOG_WINDOW and len(log.starts) == len(log.lines)
+                    seen = list(log.lines[:log.lines.index(first)]) + seen
+                assert seen == expected  # in order, none lost, none repeated
+                assert len(app.log_lines(rid).lines) <= LOG_LINES
+
+                # Scrolling down from the top pages the newer part back in, dropping the oldest.
+                last = log.lines[-1]
+                log.scroll_end(animate=False, immediate=True)
+                await until(pilot, "newer lines paged in", lambda: log.lines[-1] != last)
+                assert log.lines[log.lines.index(last) + 1] == expected[expected.index(last) + 1]
+                assert len(log.lines) <= LOG_WINDOW
+
+                await pilot.press("end")
+                await until(pilot, "live again", lambda: not log.paged)
+                assert list(log.lines) == expected[-LOG_LINES:]
+
+        asyncio.run(scenario())
+    finally:
+        assert trainrig("down", rid, "--discard-outputs").code == 0
