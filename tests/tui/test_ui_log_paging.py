@@ -8,11 +8,15 @@ import asyncio
 
 import pytest
 
+from infra.spec import EntryPoint, RunSpec
 from tests.conftest import make_code
+from runner.events import LogChunk
+from runner.journal import Journal, RunRecord
 from tests.tui.ui_helpers import app_on, until
+from tui.messages import RunEvent
 from tui.messages import OpenRun
 from tui.screens.run import LOG_LINES, LOG_WINDOW, RunScreen
-from tui.widgets.paged_log import PagedLog
+from tui.widgets.paged_log import HELD, PagedLog
 
 N = 50_000
 # Colours and `\r` progress bars in the log, as trainings write them: each line shows as "line NNNNN".
@@ -53,6 +57,7 @@ def test_scrolling_to_the_top_pages_in_every_older_line_once_in_order(state_home
                 log.scroll_to(y=0, animate=False, immediate=True)
                 await until(pilot, "older lines paged in", lambda: log.lines[0] != first)
                 assert log.paged and log.lines[log.scroll_y] == first  # the view stays on the line it showed
+                assert log.border_subtitle == HELD
                 seen = list(log.lines)
                 while log.starts[0] > 0:  # `home` at the top: the previous part each time
                     first = log.lines[0]
@@ -72,8 +77,41 @@ def test_scrolling_to_the_top_pages_in_every_older_line_once_in_order(state_home
 
                 await pilot.press("end")
                 await until(pilot, "live again", lambda: not log.paged)
-                assert list(log.lines) == expected[-LOG_LINES:]
+                assert list(log.lines) == expected[-LOG_LINES:] and not log.border_subtitle
 
         asyncio.run(scenario())
     finally:
         assert trainrig("down", rid, "--discard-outputs").code == 0
+
+
+def test_a_reader_scrolled_up_is_not_pushed_by_new_lines_and_scrolling_down_catches_up(state_home, tmp_path):
+    """Lines handed over the follower's way (RunEvent) while someone reads older ones: the widget holds
+    still; scrolling to its bottom pages the rest in from disk and follows live again."""
+    spec = RunSpec(code_name="uihold", dataset_name="none", code_path=str(tmp_path), entry=EntryPoint(module="train"))
+    Journal(state_home).save(RunRecord(spec=spec, state="up"))  # no follower: the test hands the lines over
+    rid = spec.run_id
+    data = b"".join(b"row %05d\n" % i for i in range(LOG_LINES + 3000))
+
+    async def scenario() -> None:
+        app = app_on(state_home, tmp_path / "out")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, "the run", lambda: rid in app.views)
+            app.post_message(RunEvent(rid, LogChunk(0, data[:len(data) // 2])))
+            app.post_message(OpenRun(rid))
+            await until(pilot, "the run screen", lambda: isinstance(app.screen, RunScreen))
+            log = app.screen.query_one("#log", PagedLog)
+            await until(pilot, "the first half", lambda: log.shown == app.log_lines(rid).total > 0)
+            app.post_message(RunEvent(rid, LogChunk(len(data) // 2, data[len(data) // 2:len(data) * 3 // 4])))
+            await until(pilot, "a full widget", lambda: len(log.lines) == LOG_LINES)
+            log.scroll_to(y=log.max_scroll_y - 30, animate=False, immediate=True)
+            held = list(log.lines)
+            app.post_message(RunEvent(rid, LogChunk(len(data) * 3 // 4, data[len(data) * 3 // 4:])))
+            await until(pilot, "every line handed over", lambda: app.log_lines(rid).end == len(data))
+            await until(pilot, "the widget holding", lambda: log.paged)
+            await pilot.pause(0.3)  # a few of the screen's flushes
+            assert list(log.lines) == held and log.border_subtitle == HELD
+            log.scroll_end(animate=False, immediate=True)
+            await until(pilot, "live again", lambda: not log.paged)
+            assert list(log.lines) == [f"row {i:05d}" for i in range(3000, LOG_LINES + 3000)]
+
+    asyncio.run(scenario())

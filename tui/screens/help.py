@@ -19,6 +19,7 @@ HELP = """\
 **Run**: its live log, metric chart, telemetry, facts and timeline.
 
 - `s` `x` `d` `D` as above; `esc` back to the runs
+- the log: scrolling to its top (or `home` there) pages older lines in from disk; `end` follows it live again
 - `m` next metric, `l` log scale
 - `e` a shell on the machine (ssh with its pinned host key)
 - `t` TensorBoard through SSH on localhost:6006 (`t` again stops it)

@@ -15,6 +15,8 @@ from textual.widgets import Log
 from tui.log_lines import LogLines
 from tui.log_pages import read_after, read_before
 
+HELD = "not following · end: live"  # shown while the widget holds older lines
+
 
 class PagedLog(Log):
     def __init__(self, source: LogLines, live_lines: int, page: int, window: int, **kw) -> None:  # type: ignore[no-untyped-def]
@@ -79,6 +81,7 @@ class PagedLog(Log):
 
     def _hold(self) -> None:
         self.paged = True
+        self.border_subtitle = HELD
         self.max_lines = self.window
         self.starts = deque(self.starts, maxlen=self.window)
 
@@ -86,6 +89,7 @@ class PagedLog(Log):
         self._moving = True
         try:
             self.paged = paged
+            self.border_subtitle = HELD if paged else ""
             cap = self.window if paged else self.live_lines
             self.max_lines = cap
             self.clear()
