@@ -103,9 +103,14 @@ def test_a_reader_scrolled_up_is_not_pushed_by_new_lines_and_scrolling_down_catc
             await until(pilot, "the first half", lambda: log.shown == app.log_lines(rid).total > 0)
             app.post_message(RunEvent(rid, LogChunk(len(data) // 2, data[len(data) // 2:len(data) * 3 // 4])))
             await until(pilot, "a full widget", lambda: len(log.lines) == LOG_LINES)
+            await pilot.resize_terminal(80, 18)  # a smaller terminal is no reader: the log keeps following
+            app.post_message(RunEvent(rid, LogChunk(len(data) * 3 // 4, data[len(data) * 3 // 4:len(data) * 7 // 8])))
+            await until(pilot, "lines after the resize", lambda: log.shown == app.log_lines(rid).total
+                        and log.end == len(data) * 7 // 8 - len(data) * 7 // 8 % 10)
+            assert not log.paged and log.is_vertical_scroll_end
             log.scroll_to(y=log.max_scroll_y - 30, animate=False, immediate=True)
             held = list(log.lines)
-            app.post_message(RunEvent(rid, LogChunk(len(data) * 3 // 4, data[len(data) * 3 // 4:])))
+            app.post_message(RunEvent(rid, LogChunk(len(data) * 7 // 8, data[len(data) * 7 // 8:])))
             await until(pilot, "every line handed over", lambda: app.log_lines(rid).end == len(data))
             await until(pilot, "the widget holding", lambda: log.paged)
             await pilot.pause(0.3)  # a few of the screen's flushes
@@ -113,5 +118,9 @@ def test_a_reader_scrolled_up_is_not_pushed_by_new_lines_and_scrolling_down_catc
             log.scroll_end(animate=False, immediate=True)
             await until(pilot, "live again", lambda: not log.paged)
             assert list(log.lines) == [f"row {i:05d}" for i in range(3000, LOG_LINES + 3000)]
+            assert log.is_vertical_scroll_end
+            app.post_message(RunEvent(rid, LogChunk(len(data), b"one more\n")))  # followed live again
+            await until(pilot, "the next line", lambda: log.lines[-1] == "one more")
+            assert log.is_vertical_scroll_end and not log.paged
 
     asyncio.run(scenario())

@@ -28,21 +28,28 @@ class PagedLog(Log):
         self.shown = 0  # the source's lines taken so far (live)
         self.paged = False
         self._moving = False  # our own scrolls page nothing in
+        self._reading = False  # live, someone scrolled up from the end (a resize is not reading)
 
     # -- live ------------------------------------------------------------------------------------------
     def pull(self) -> None:
         """Show the lines the source got since the last pull (live only)."""
         if self.paged:
             return
-        if self.source.total > self.shown and len(self.lines) >= self.live_lines and not self.is_vertical_scroll_end:
+        if self.source.total > self.shown and len(self.lines) >= self.live_lines and self._reading:
             self._hold()  # someone reads older lines: new ones would push them away under their eyes
             return
         texts, starts = self.source.since_at(self.shown)
         self.shown = self.source.total
         if texts:
-            self.write_lines([t or " " for t in texts])  # Log drops "" (splitlines): a blank line is a line
+            self.write_lines([t or " " for t in texts], scroll_end=False)  # Log drops "": a blank line is a line
             self.starts.extend(starts)
             self.end = self.source.line_end
+            if not self._reading:
+                self._moving = True
+                try:
+                    self.scroll_end(animate=False, immediate=True, x_axis=False)
+                finally:
+                    self._moving = False
 
     def live(self) -> None:
         """Back to the end of the log, following it."""
@@ -96,7 +103,10 @@ class PagedLog(Log):
             self.write_lines(lines[-cap:], scroll_end=not paged)
             self.starts = deque(starts[-cap:], maxlen=cap)
             self.end = end
-            if y is not None:
+            self._reading = False
+            if y is None:
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
+            else:
                 self.scroll_to(y=max(0, y), animate=False, immediate=True)
         finally:
             self._moving = False
@@ -106,6 +116,7 @@ class PagedLog(Log):
         super().watch_scroll_y(old_value, new_value)
         if self._moving:
             return
+        self._reading = not self.paged and new_value < self.max_scroll_y
         if new_value <= 0 < old_value:
             self.call_later(self.older)
         elif self.paged and new_value > old_value and new_value >= self.max_scroll_y:
