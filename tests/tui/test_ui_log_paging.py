@@ -124,3 +124,30 @@ def test_a_reader_scrolled_up_is_not_pushed_by_new_lines_and_scrolling_down_catc
             assert log.is_vertical_scroll_end and not log.paged
 
     asyncio.run(scenario())
+
+
+def test_pages_before_and_after_any_line_match_the_lines_fed_live(tmp_path, monkeypatch):
+    """The pages read from disk and the live lines agree on every line's text and start (small blocks:
+    lines cut across reads), also for a flood bigger than what is kept and a blank line."""
+    import random
+
+    from tui import log_pages
+    from tui.log_lines import LogLines
+
+    monkeypatch.setattr(log_pages, "BLOCK", 7)
+    rnd = random.Random(7)
+    raw = [b"" if i == 5 else b"\x1b[1mrow %d\x1b[0m" % i + b"x" * rnd.randint(0, 20) for i in range(300)]
+    data = b"".join(r + b"\n" for r in raw)
+    live = LogLines(keep=40, mirror=tmp_path / "train.log")
+    for at in range(0, len(data), 97):
+        live.feed(at, data[at:at + 97])
+    starts = [sum(len(r) + 1 for r in raw[:i]) for i in range(len(raw))]
+    texts = [r.replace(b"\x1b[1m", b"").replace(b"\x1b[0m", b"").decode() for r in raw]
+    assert list(live.lines) == texts[-40:] and list(live.starts) == starts[-40:] and live.line_end == len(data)
+    for _ in range(300):
+        i, n = rnd.randint(0, len(raw)), rnd.randint(1, 30)
+        got = log_pages.read_before(live.mirror, starts[i] if i < len(raw) else len(data), n)
+        assert got == (texts[max(0, i - n):i], starts[max(0, i - n):i])
+        j = rnd.randint(0, len(raw) - 1)
+        t, s, end = log_pages.read_after(live.mirror, starts[j], n, live.line_end)
+        assert (t, s) == (texts[j:j + n], starts[j:j + n]) and end == (starts + [len(data)])[min(len(raw), j + n)]
