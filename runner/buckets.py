@@ -74,17 +74,8 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
 def stored_object(spec: RunSpec, key: str) -> bytes | None:
     """One object of the run's output location (None: not there, or no output bucket). It outlives
     the machine: a cloud machine powers off after its last sync."""
-    where = output_location(spec)
-    if where is None:
-        return None
-    folder, _, name = key.rpartition("/")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        try:
-            open_store(where.child(folder) if folder else where).download(name, str(path))
-            return path.read_bytes()
-        except StoreError:
-            return None
+    pieces: list[bytes] = []
+    return b"".join(pieces) if copy_stored_object(spec, key, pieces.append) is not None else None
 
 
 def copy_stored_object(spec: RunSpec, key: str, write: Callable[[bytes], object]) -> int | None:
