@@ -27,7 +27,7 @@ from runner.errors import (
 )
 from runner.events import Notice
 from runner.journal import RunRecord
-from runner.lifecycle_base import LifecycleBase, why as _why
+from runner.lifecycle_base import LifecycleBase, for_run, why as _why
 from runner.machine import Machine
 from runner.machine_tools import MachineTools
 from runner.manifest import write_manifest
@@ -47,6 +47,7 @@ def with_outputs(command: str, outputs_root: Path) -> str:
 
 
 class Downloading(LifecycleBase):
+    @for_run
     async def download(self, run_id: str, outputs_root: Path) -> Path:
         """Outputs and logs into a new folder of `outputs_root`; a download that was cut off (Ctrl-C,
         kill -9, a lost connection) is resumed in its own folder, never begun again beside it."""

@@ -1,11 +1,13 @@
 """What the runner tells its callers while it works (the command line prints them, the UI draws them).
 
-Most events come from the event loop's thread; `EngineLine` (Pulumi's output) and the `Progress` of
-bucket transfers come from worker threads, so a UI must hand them to its own thread (Textual:
+Every event carries the id of the run it is about (`run_id`, filled in by the lifecycle), so one
+sink can serve many runs; those that come in floods (`Progress`, `TelemetrySample`, `StatusChanged`)
+say `replaceable`: only the newest of a run matters. Most events come from the event loop's thread;
+`EngineLine` (Pulumi's output) and the `Progress` of bucket transfers come from worker threads, so a UI must hand them to its own thread (Textual:
 `call_from_thread` / `post_message`)."""
 
-from dataclasses import dataclass
-from typing import Callable, Union
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Union
 
 from runner.remote.status import Status
 from runner.remote.telemetry import Sample
@@ -15,17 +17,21 @@ from runner.remote.telemetry import Sample
 class PhaseChanged:
     phase: str
     detail: str = ""
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
 
 
 @dataclass(frozen=True)
 class LogChunk:
     offset: int
     data: bytes
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
 
 
 @dataclass(frozen=True)
 class StatusChanged:
     status: Status
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
+    replaceable: ClassVar[bool] = True  # a flood: a UI may keep only the newest of a run
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class MetricPoint:
     values: dict[str, float]  # metric name -> value (NaN and infinities included)
     offset: int  # where its line starts in the file
     end: int  # where the next line starts: follow again from here to see what came after it
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class TelemetrySample:
     sample: Sample
     offset: int
     end: int
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
+    replaceable: ClassVar[bool] = True  # a flood: a UI may keep only the newest of a run
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class Progress:
     bytes_done: int
     bytes_total: int
     files_total: int
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
+    replaceable: ClassVar[bool] = True  # a flood: a UI may keep only the newest of a run
 
 
 @dataclass(frozen=True)
@@ -62,11 +73,13 @@ class EngineLine:
     in their own panel; the command line prints them indented)."""
 
     text: str
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
 
 
 @dataclass(frozen=True)
 class Notice:
     text: str
+    run_id: str = field(default="", compare=False, kw_only=True)  # set by the lifecycle: whose event
 
 
 Event = Union[PhaseChanged, LogChunk, StatusChanged, MetricPoint, TelemetrySample, Progress, EngineLine, Notice]

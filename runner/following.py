@@ -15,7 +15,7 @@ from runner.errors import AuthFailed, HostKeyMismatch, RemoteFailed, Unreachable
 from runner.events import EventSink, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
 from runner.follow import Offsets, follow
 from runner.journal import RunRecord
-from runner.lifecycle_base import LifecycleBase
+from runner.lifecycle_base import LifecycleBase, for_run
 from runner.machine import Machine
 from runner.remote.status import Status
 from runner.tpu_release import release_if_done
@@ -118,10 +118,12 @@ class Following(LifecycleBase):
             record.state, record.outcome, record.exit_code, record.reason = "finished", status.outcome, status.exit_code, status.reason
             self.journal.save(record)
 
+    @for_run
     async def follow_logs(self, run_id: str, offset: int = 0) -> Status:
         record = self._live(run_id)
         return await self._follow(record, Offsets(log=offset))
 
+    @for_run
     async def follow_run(self, run_id: str, offsets: Offsets) -> Status:
         """Follow any of the log, the metrics and the telemetry (MetricPoint, TelemetrySample
         events), each from its own offset, until the run ends."""

@@ -17,7 +17,7 @@ from runner.events import Notice
 from runner.follow import Offsets
 from runner.ignore import IgnoreRules
 from runner.journal import RunRecord
-from runner.lifecycle_base import LifecycleBase, why as _why
+from runner.lifecycle_base import LifecycleBase, for_run, why as _why
 from runner.machine import Machine
 from runner.machine_tools import MachineTools
 from runner.remote.config import SupervisorConfig
@@ -121,6 +121,7 @@ class Launching(LifecycleBase):
         if (await ssh.run(conn, ["kill", "-0", str(status.supervisor_pid)])).exit_status == 0:
             raise AlreadyTraining(run_id)
 
+    @for_run
     async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
         record = self._live(run_id)
         self._warn_cloud_limit(record)

@@ -18,7 +18,7 @@ from runner.events import Notice, ignore
 from runner.following import Following
 from runner.journal import HOLDS_RESOURCES, RunRecord
 from runner.launching import Launching
-from runner.lifecycle_base import LifecycleBase, why as _why
+from runner.lifecycle_base import LifecycleBase, for_run, why as _why
 from runner.reading import Reading, StatusReport  # noqa: F401 (the runner's API)
 from runner.remote.status import Status
 from runner.restarting import Restarting
@@ -36,6 +36,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
     """Every step of a run, one concern per mixin (launching, following, reading, downloading,
     restarting); here: up, down and `run`, which does them all."""
 
+    @for_run
     async def up(self, spec: RunSpec, max_restarts: int | None = None) -> RunRecord:
         rid = spec.run_id
         budget = restarts.max_restarts(spec, max_restarts)  # bad input: before anything is checked or made
@@ -72,6 +73,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
         self._sync_ssh_config()  # `ssh trainrig-<run>` reaches it from now on
         return record
 
+    @for_run
     async def down(self, run_id: str, discard_outputs: bool = False, stop: bool = False) -> None:
         """Destroy the run; refuses (down_checks' typed refusals) a training still going unless
         `stop`, and outputs never downloaded unless `discard_outputs`."""
@@ -110,6 +112,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
         if problem:
             self.emit(Notice(problem))
 
+    @for_run
     async def run(self, spec: RunSpec, outputs_root: Path, max_restarts: int | None = None) -> RunResult:
         """up, start and follow, download, down. An interrupt (Ctrl-C) leaves the run going."""
         record = await self.up(spec, max_restarts)

@@ -15,7 +15,7 @@ from runner.buckets import copy_stored_object, stored_object, stored_status
 from runner.errors import BadInput, NoMachine, RemoteFailed, TrainrigError, Unreachable
 from runner.events import MetricPoint, Notice
 from runner.journal import RunRecord
-from runner.lifecycle_base import LifecycleBase
+from runner.lifecycle_base import LifecycleBase, for_run
 from runner.machine_tools import MachineTools
 from runner.tpu_release import release_if_done
 from runner.metrics import parse_lines
@@ -36,6 +36,7 @@ class StatusReport:
 
 
 class Reading(LifecycleBase):
+    @for_run
     async def read_metrics(self, run_id: str) -> list[MetricPoint]:
         """The metric points the training has written so far (all attempts)."""
         record = self.journal.load(run_id)
@@ -52,6 +53,7 @@ class Reading(LifecycleBase):
             data = await asyncio.to_thread(stored_object, record.effective_spec(), "logs/metrics.jsonl") or b""
         return [p for _, _, p in parse_lines(data, 0) if p is not None]
 
+    @for_run
     async def tensorboard(self, run_id: str, local_port: int, on_ready: Callable[[Tunnel], None]) -> None:
         """TensorBoard on the run's machine over its logs, forwarded to localhost:`local_port` (or
         the next free port) through the SSH connection; runs until cancelled (Ctrl-C)."""
@@ -60,12 +62,14 @@ class Reading(LifecycleBase):
         async with ssh.connect(machine) as conn:
             await serve_tensorboard(conn, machine, run_id, local_port, on_ready)
 
+    @for_run
     async def read_log(self, run_id: str) -> bytes:
         """The training log, whole (see `stream_log` for one that may be large)."""
         parts: list[bytes] = []
         await self.stream_log(run_id, parts.append)
         return b"".join(parts)
 
+    @for_run
     async def stream_log(self, run_id: str, write: Callable[[bytes], object]) -> int:
         """Pass the training log to `write` piece by piece (memory stays bounded however long the
         log); returns its size."""
@@ -111,6 +115,7 @@ class Reading(LifecycleBase):
             raise BadInput(f"run {run_id} has no log yet: `trainrig start {run_id}` starts its training.")
         return size
 
+    @for_run
     async def status(self, run_id: str) -> StatusReport:
         record = self.journal.load(run_id)
         if record.state not in ("up", "started", "finished") or record.machine is None:
@@ -151,6 +156,7 @@ class Reading(LifecycleBase):
         live = {r.run_id for r in self.journal.all() if r.state != "destroyed"}
         return [s for s in Engine(project_dir(self.journal.root.parent), self.journal.root.parent).stacks() if s not in live]
 
+    @for_run
     async def stop(self, run_id: str) -> Status | None:
         record = self._live(run_id)
         machine = await self._machine(record)

@@ -122,7 +122,7 @@ class TrainrigApp(RunActions, App[None]):
     def _stacks_read(self, message: StacksRead) -> None:
         self.stacks = {n: RunView(run_id=n, target="stack", state="stack only") for n in message.names}
         self.notify(f"{len(message.names)} stack(s) in the Pulumi backend that no run here knows of"
-                    + (f": `pulumi destroy -s NAME` (after `eval \"$(trainrig pulumi-env)\"`) removes one" if message.names else ""))
+                    + (": `pulumi destroy -s NAME` (after `eval \"$(trainrig pulumi-env)\"`) removes one" if message.names else ""))
 
     # -- following -------------------------------------------------------------------------------------
     def follow(self, run_id: str, again: bool = False) -> None:

@@ -281,7 +281,7 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
         _copied(result, lock, obj.size, progress)
 
     pool = _Pool(workers)
-    doomed, deferred = [], []
+    doomed = []
     try:
         for e, obj in _merge(_local_entries(local_root), store.objects()):
             if obj is not None:
