@@ -9,6 +9,7 @@ import calendar
 import time
 
 from runner.journal import RunRecord
+from runner.states import RunState
 
 
 def epoch(utc: str) -> float:
@@ -28,7 +29,7 @@ def attempt_cost(record: RunRecord, now: float | None = None) -> float | None:
     if record.stack is None or start is None:
         return None
     ended = [at for phase, at in record.phases if phase == "destroyed"]
-    end = epoch(ended[-1]) if ended and record.state == "destroyed" else (now or time.time())
+    end = epoch(ended[-1]) if ended and record.state == RunState.DESTROYED else (now or time.time())
     return max(0.0, end - epoch(start)) / 3600 * record.stack.hourly_price
 
 

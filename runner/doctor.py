@@ -24,6 +24,7 @@ from infra.engine import INSTALL_PULUMI, find_pulumi
 from infra.errors import BadInput
 from runner.journal import Journal
 from runner.leftovers import Listing, Places, find
+from runner.states import RunState
 
 OK, MISSING, FAILED, SKIPPED = "ok", "missing", "failed", "skipped"
 SKEW_FAIL_S = 120.0  # AWS refuses signed requests 5 minutes off (15 for S3); fail well before that
@@ -242,5 +243,5 @@ def diagnose(only: str | None, regions: tuple[str, ...], projects: tuple[str, ..
     check_input(only, regions, projects)
     records = journal.all()
     report = examine(only, regions, projects, records)
-    known = {r.run_id for r in records if r.state != "destroyed"}
+    known = {r.run_id for r in records if r.state != RunState.DESTROYED}
     return Diagnosis(report, find(report.places, known))

@@ -15,6 +15,7 @@ from runner.journal import RunRecord
 from runner.machine import Machine
 from runner.machine_tools import MachineTools
 from runner.remote.status import Status
+from runner.states import RunState
 
 
 class TrainingGoing(BadInput):
@@ -62,7 +63,7 @@ async def check(record: RunRecord, machine: Callable[[], Awaitable[Machine]], di
     """Raise the refusal that applies, if any; with `stop`, stops a training that still runs (through
     `stop_training`) before it looks at the outputs, so that they are the final ones."""
     rid = record.run_id
-    trained = record.state in ("started", "finished")
+    trained = record.state in (RunState.STARTED, RunState.FINISHED)
     if not trained or record.final_download:
         return
     spec = record.spec  # not effective_spec(): a stack's own bucket is deleted with the stack

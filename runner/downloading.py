@@ -33,6 +33,7 @@ from runner.machine_tools import MachineTools
 from runner.manifest import write_manifest
 from runner.remote.status import Status
 from runner.remote.stores import open_store
+from runner.states import HAS_MACHINE, RunState
 from runner.units import human_size
 
 
@@ -55,7 +56,7 @@ class Downloading(LifecycleBase):
             record = self.journal.load(run_id)
             if record.effective_spec().output_store:
                 return await self._download_from_bucket(record, outputs_root)
-            if record.state not in ("up", "started", "finished") or record.machine is None:
+            if record.state not in HAS_MACHINE or record.machine is None:
                 where = f" (earlier downloads: {', '.join(record.downloads)})" if record.downloads else ""
                 raise NoMachine(run_id, record.state, f", there is nothing to download from{where}")
             machine = await self._machine(record)
@@ -107,7 +108,7 @@ class Downloading(LifecycleBase):
         spec = record.effective_spec()
         self._phase(record, "collecting", f"{output_location(spec)} -> {folder}")
         status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
-        if record.state == "finished" and record.machine is not None and (
+        if record.state == RunState.FINISHED and record.machine is not None and (
                 status is None or not status.done or status.final_sync_ok is False):
             # A finished run whose end never reached the bucket (its final sync failed there): the
             # machine still holds it all.
@@ -173,7 +174,7 @@ class Downloading(LifecycleBase):
         return status
 
     async def _resync_bucket_run(self, record: RunRecord, outputs_root: Path) -> None:
-        if record.state not in ("up", "started", "finished") or record.machine is None:
+        if record.state not in HAS_MACHINE or record.machine is None:
             raise OutputsKept(f"run {record.run_id}'s final sync to its bucket did not finish and its machine is gone: "
                               f"the bucket holds only what reached it.")
         try:

@@ -1,6 +1,7 @@
 """Errors of the runner floor; all are TrainrigError, so the command line maps them to exit codes."""
 
 from infra.errors import BadInput, TrainrigError
+from runner.states import RunState
 
 
 class Unreachable(TrainrigError):
@@ -34,7 +35,7 @@ class NoMachine(BadInput):
 
     def __init__(self, run_id: str, state: str, doing: str = ""):
         self.run_id, self.state = run_id, state
-        half = state in ("provisioning", "destroying")
+        half = state in (RunState.PROVISIONING, RunState.DESTROYING)
         self.way_out = f"trainrig down {run_id}" if half else f"trainrig up {run_id}"
         why = ("was left half " + ("made" if state == "provisioning" else "destroyed") + " by an interrupted "
                + ("`up`" if state == "provisioning" else "`down`")) if half else f"is {state} and holds no machine"

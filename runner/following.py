@@ -18,6 +18,7 @@ from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, for_run
 from runner.machine import Machine
 from runner.remote.status import Status
+from runner.states import RunState
 from runner.tpu_release import release_if_done
 
 RECONNECT_FOR_S = 120.0
@@ -114,7 +115,7 @@ class Following(LifecycleBase):
 
     def _remember_outcome(self, run_id: str, status: Status) -> None:
         record = self.journal.load(run_id)
-        if record.state == "started" and status.done and not restarts.restartable(record, status):
+        if record.state == RunState.STARTED and status.done and not restarts.restartable(record, status):
             record.state, record.outcome, record.exit_code, record.reason = "finished", status.outcome, status.exit_code, status.reason
             self.journal.save(record)
 

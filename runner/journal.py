@@ -22,6 +22,7 @@ from infra.spec import RunSpec
 from runner.errors import BadInput, RunNotFound
 from runner.machine import Machine
 from runner.remote import slots
+from runner.states import RunState
 from runner.workspace import state_dir
 
 # States as trainrig sees them from this computer (the machine's own phase is in its status file).
@@ -136,7 +137,7 @@ class Journal:
         d = self.dir(record.run_id)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = str(d / "record.json")
-        if record.state != "destroyed":  # a destroyed run holds nothing that must be freed
+        if record.state != RunState.DESTROYED:  # a destroyed run holds nothing that must be freed
             slots.reserve(path, RECORD_SLOT)
         record.saved_seq += 1
         try:

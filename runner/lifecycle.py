@@ -23,6 +23,7 @@ from runner.reading import Reading, StatusReport  # noqa: F401 (the runner's API
 from runner.remote.status import Status
 from runner.restarting import Restarting
 from runner.ssh_config import sync_quietly as sync_ssh_config
+from runner.states import RunState
 from runner.targets import get_target
 
 
@@ -48,7 +49,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
         with self.journal.lock(rid, "up"):
             if self.journal.exists(rid):
                 old = self.journal.load(rid)
-                if old.state in ("provisioning", "destroying"):
+                if old.state in (RunState.PROVISIONING, RunState.DESTROYING):
                     raise NoMachine(rid, old.state)
                 if old.state in HOLDS_RESOURCES:
                     raise BadInput(
@@ -68,7 +69,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
                 if isinstance(e, Unreachable):
                     raise BadInput(str(e)) from e
                 raise
-            record.state = "up"
+            record.state = RunState.UP
             self.journal.save(record)
         self._sync_ssh_config()  # `ssh trainrig-<run>` reaches it from now on
         return record
@@ -78,7 +79,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
         """Destroy the run; refuses (down_checks' typed refusals) a training still going unless
         `stop`, and outputs never downloaded unless `discard_outputs`."""
         record = self.journal.load(run_id)
-        if record.state == "destroyed":
+        if record.state == RunState.DESTROYED:
             self.emit(Notice(f"run {run_id} was already destroyed"))
             return
         await down_checks.check(record, lambda: self._machine(record), discard_outputs, stop,
@@ -86,7 +87,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
         record = self.journal.load(run_id)  # a stop above recorded the outcome
         with self.journal.lock(run_id, "down"):
             was = record.state
-            record.state = "destroying"
+            record.state = RunState.DESTROYING
             try:
                 self._phase(record, "destroying", f"target {record.spec.target}")
             except OSError as e:
@@ -96,7 +97,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
                 self.emit(Notice(f"could not record that run {run_id} is being destroyed ({_why(e)}): destroying it anyway"))
             target = get_target(record.spec.target)
             await target.destroy(record, self.journal, self.emit)
-            record.state = "destroyed"
+            record.state = RunState.DESTROYED
             try:
                 self._phase(record, "destroyed")
             except OSError as e:
@@ -120,9 +121,9 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
             status = await self.start(record.run_id, follow_log=True)
         except TrainrigError as e:
             state = self.journal.load(record.run_id).state
-            if state == "finished":  # a restart after a preemption failed: its error says what to do
+            if state == RunState.FINISHED:  # a restart after a preemption failed: its error says what to do
                 pass
-            elif state == "started":
+            elif state == RunState.STARTED:
                 # The training runs on; only following it failed. Never destroy it unasked.
                 rid = record.run_id
                 self.emit(Notice(f"the training goes on: `trainrig logs {rid} -f` follows it, "

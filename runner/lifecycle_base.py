@@ -11,8 +11,8 @@ from runner.events import EventSink, PhaseChanged, ignore
 from runner.journal import Journal, RunRecord
 from runner.machine import Machine
 from runner.restarting import CLOUD_STATE_EVERY_S
+from runner.states import HAS_MACHINE
 from runner.targets import get_target
-
 
 # The run the lifecycle works on now, for the events it emits (asyncio tasks and to_thread copy it).
 _RUN: contextvars.ContextVar[str] = contextvars.ContextVar("trainrig_run", default="")
@@ -52,7 +52,7 @@ class LifecycleBase:
 
     def _live(self, run_id: str) -> RunRecord:
         record = self.journal.load(run_id)
-        if record.state not in ("up", "started", "finished") or record.machine is None:
+        if record.state not in HAS_MACHINE or record.machine is None:
             raise NoMachine(run_id, record.state)
         return record
 

@@ -17,11 +17,12 @@ from runner.events import MetricPoint, Notice
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, for_run
 from runner.machine_tools import MachineTools
-from runner.tpu_release import release_if_done
 from runner.metrics import parse_lines
 from runner.remote.status import Status
 from runner.remote.telemetry import Sample
+from runner.states import HAS_MACHINE, RunState
 from runner.tensorboard import Tunnel, serve_tensorboard
+from runner.tpu_release import release_if_done
 
 STOP_WAIT_S = 30.0
 CLOUD_STOP_WAIT_S = 600.0
@@ -96,7 +97,7 @@ class Reading(LifecycleBase):
 
     async def _read_log_from_machine(self, record: RunRecord, write: Callable[[bytes], object]) -> int:
         run_id = record.run_id
-        if record.state not in ("up", "started", "finished") or record.machine is None:
+        if record.state not in HAS_MACHINE or record.machine is None:
             raise NoMachine(run_id, record.state)
         machine = await self._machine(record)
         size = 0
@@ -118,7 +119,7 @@ class Reading(LifecycleBase):
     @for_run
     async def status(self, run_id: str) -> StatusReport:
         record = self.journal.load(run_id)
-        if record.state not in ("up", "started", "finished") or record.machine is None:
+        if record.state not in HAS_MACHINE or record.machine is None:
             return StatusReport(record, None)
         try:
             machine = await self._machine(record)
@@ -153,7 +154,7 @@ class Reading(LifecycleBase):
         from infra.project import project_dir
 
         check_installed("gcp" if importlib.util.find_spec("pulumi_gcp") else "aws")  # the SDK and the CLI, or one sentence
-        live = {r.run_id for r in self.journal.all() if r.state != "destroyed"}
+        live = {r.run_id for r in self.journal.all() if r.state != RunState.DESTROYED}
         return [s for s in Engine(project_dir(self.journal.root.parent), self.journal.root.parent).stacks() if s not in live]
 
     @for_run

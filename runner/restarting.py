@@ -17,6 +17,7 @@ from runner.events import EventSink, Notice
 from runner.follow import Offsets
 from runner.journal import Journal, RunRecord, utc_now
 from runner.remote.status import Status
+from runner.states import RunState
 from runner.targets import get_target
 
 CLOUD_STATE_EVERY_S = 30.0  # at most one `pulumi refresh` this often for a cloud machine that does not answer
@@ -74,7 +75,7 @@ class Restarting:
                 self.journal.save(record)  # another follower's reconnect must not revive the old sandbox
             self._phase(record, "provisioning", f"target {record.spec.target} (restart {lost.number})")
             record.machine = await (reprovision or target.provision)(record, self.journal, self.emit)
-            record.state = "up"
+            record.state = RunState.UP
             self.journal.save(record)
             machine = await self._machine(record)
             async with ssh.connect(machine) as conn:

@@ -31,6 +31,9 @@ class RunState(_StrEnum):
         return self in (RunState.UP, RunState.STARTED, RunState.FINISHED)
 
 
+HAS_MACHINE = (RunState.UP, RunState.STARTED, RunState.FINISHED)  # the states in which a run holds its machine
+
+
 class ClientPhase(_StrEnum):
     """What this computer does for a run (record.json's `phases`)."""
 

@@ -17,6 +17,7 @@ from runner.errors import BadInput, TrainrigError
 from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
 from runner.remote.status import Status
+from runner.states import RunState
 
 LOCK_WAIT_S = 30.0  # another command on the run (a download, a restart) ends first; `down` makes this moot
 
@@ -34,7 +35,7 @@ def releasable(record: RunRecord, status: Status | None) -> bool:
     """The run's own TPU node, still there, whose run is over for good with every output in its bucket."""
     return (status is not None and status.run_id == record.run_id and is_tpu_run(record)
             and record.stack_created and record.stack is not None and not record.machine_released_at
-            and record.state in ("started", "finished") and bool(record.effective_spec().output_store)
+            and record.state in (RunState.STARTED, RunState.FINISHED) and bool(record.effective_spec().output_store)
             and status.done and status.final_sync_ok is True
             # A run about to go on on a new machine, or a status from a machine already replaced: the
             # node in the stack is (or will be) the new attempt's.

@@ -29,6 +29,7 @@ from runner.journal import Journal, RunRecord
 from runner.machine import Machine
 from runner.remote.main import stop_run
 from runner.remote.procs import alive
+from runner.states import RunState
 
 START_TIMEOUT_S = 20
 LOCK_TIMEOUT_S = 60  # a holder starts a server (at most START_TIMEOUT_S) or stops one
@@ -152,7 +153,7 @@ class LocalTarget:
             # What the journal says now, not what this command read earlier: another command may
             # have started the server while this one waited for the lock.
             now = journal.load(record.run_id)
-            if now.state in ("destroying", "destroyed") or now.machine is None:
+            if now.state in (RunState.DESTROYING, RunState.DESTROYED) or now.machine is None:
                 raise RemoteFailed(f"run {record.run_id} is {now.state}: its local machine is gone.")
             if not (alive(now.local_server_pid) and _is_our_server(now.local_server_pid, sandbox)):
                 # The server is gone (this computer restarted, or it was killed): start it again

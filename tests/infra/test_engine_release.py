@@ -7,7 +7,6 @@ checks every call against the Automation API's own signatures."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 
 import pulumi
@@ -18,7 +17,7 @@ from pulumi.runtime.mocks import MockMonitor
 from infra import program
 from infra.engine import TPU_NODE_TYPE, Engine
 from infra.errors import StackBusy
-from tests.infra.components.harness import GCP_T4, GCP_TPU, RecordingMocks, make_inputs
+from tests.infra.components.harness import GCP_T4, GCP_TPU, RecordingMocks, ensure_event_loop, make_inputs
 
 STACK_URN = "urn:pulumi:yolo-coco::trainrig::pulumi:pulumi:Stack::trainrig-yolo-coco"
 
@@ -42,11 +41,7 @@ class DependencyMonitor(MockMonitor):
 
 def stack_state(offer) -> list[dict]:  # type: ignore[no-untyped-def]
     """The resources of a run's stack as `pulumi stack export` lists them, from the real program."""
-    # Pulumi's mocks run on the thread's current event loop, which an earlier test's asyncio.run unset.
-    try:
-        asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
+    ensure_event_loop()
     mocks = RecordingMocks()
     monitor = DependencyMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="trainrig", stack="yolo-coco", preview=False, monitor=monitor)

@@ -16,7 +16,7 @@ from pulumi.runtime.mocks import MockMonitor
 from infra.cloud import CloudOptions
 from infra.spec import build_spec
 from infra.stack_config import MachineKeys, write
-from tests.infra.components.harness import ROOT_DIR, RecordingMocks, unwrap
+from tests.infra.components.harness import ROOT_DIR, RecordingMocks, ensure_event_loop, unwrap
 
 DIGITS = str(ROOT_DIR / "examples" / "digits")
 
@@ -40,6 +40,7 @@ def _run_program(monkeypatch, stack_file, run_id):  # type: ignore[no-untyped-de
     monkeypatch.setenv("PULUMI_CONFIG", _as_pulumi_config(stack_file))
     exported: dict[str, object] = {}
     monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+    ensure_event_loop()
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="trainrig", stack=run_id, preview=False, monitor=MockMonitor(mocks))
     values: dict[str, object] = {}

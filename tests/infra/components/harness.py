@@ -3,6 +3,8 @@ name, id and inputs (secrets still marked), and the machine's outputs."""
 
 from __future__ import annotations
 
+import asyncio
+
 import copy
 import gc
 from collections.abc import Callable, Iterator
@@ -228,9 +230,19 @@ class Deployment:
         return found[0]
 
 
+def ensure_event_loop() -> None:
+    """Pulumi's mocks run on the thread's current event loop, which an earlier test's asyncio.run
+    (an in-process lifecycle, say) leaves unset: a test's outcome must not depend on the order."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def deploy(make_machine: Callable[[], pulumi.ComponentResource], offered_zones: list[str] | None = None) -> Deployment:
     """Run `make_machine` as a Pulumi program under fresh mocks (set_mocks is process-wide, so every
     deployment starts its own) and return what it declared and the machine's resolved outputs."""
+    ensure_event_loop()
     mocks = RecordingMocks()
     if offered_zones is not None:
         mocks.offered_zones = offered_zones
