@@ -44,6 +44,7 @@ def time_to_first_line(cmd: list[str], env: dict[str, str] | None = None, cwd: P
 def trainrig_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["TRAINRIG_HOME"] = str(home)
+    env["TRAINRIG_SSH_CONFIG"] = ""  # a benchmark never writes the user's ~/.ssh/config
     env["PYTHONPATH"] = str(ROOT)
     return env
 
