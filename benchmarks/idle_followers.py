@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks.common import TRAINRIG, trainrig_env
+from runner.remote.procs import command_lines
 from tests import leftovers  # marks this process's environment: every process started below carries it
 
 TRAIN = 'import time\nprint("ready", flush=True)\ntime.sleep(3600)\n'
@@ -46,16 +47,8 @@ def cpu_seconds(pid: int) -> float:
 
 def followers_of(run_dir: str) -> list[int]:
     """The machine-side follower of `run_dir` (the tools' `follow`, exec'd by the login shell)."""
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                words = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(w.endswith(b"launch.py") for w in words) and b"follow" in words and run_dir.encode() in words:
-            found.append(int(name))
-    return found
+    return [pid for pid, words in command_lines()
+            if any(w.endswith(b"launch.py") for w in words) and b"follow" in words and run_dir.encode() in words]
 
 
 def measure(work: Path, env: dict[str, str], mode: str, runs: int, seconds: float) -> dict[str, list[float]]:

@@ -72,6 +72,7 @@ def run_network(base: str, inputs: StackInputs, parent: pulumi.Resource) -> RunN
     routes = aws.ec2.RouteTable(
         f"{base}-routes",
         vpc_id=vpc.id,
+        # Outbound through the gateway (pip, buckets); what may come in is the security group's call.
         routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
         region=region,
         tags=tags,

@@ -34,6 +34,25 @@ def _environ(pid):
         return []
 
 
+def command_lines():
+    """(pid, argv as bytes words) of every live process this user may read. Empty where there is
+    no /proc."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if alive(int(name)):
+            yield int(name), argv
+
+
 def runs_for(pid, run_id):
     """The process was started for this run (pids are reused: never kill a stranger)."""
     return ("TRAINRIG_RUN_ID=%s" % run_id).encode() in _environ(pid)

@@ -28,7 +28,7 @@ from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
 from runner.machine import Machine
 from runner.remote.main import stop_run
-from runner.remote.procs import alive
+from runner.remote.procs import alive, command_lines
 from runner.states import RunState
 
 START_TIMEOUT_S = 20
@@ -48,16 +48,8 @@ def servers_of(sandbox: Path) -> list[int]:
     """Every live local server of this sandbox, recorded or not (one started by a command whose
     record was overwritten is still found)."""
     want = [b"runner.targets.local_server", b"--sandbox", str(sandbox).encode()]
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if want[0] in args and want[1:] in (args[i:i + 2] for i in range(len(args) - 1)) and alive(int(name)):
-            found.append(int(name))
-    return found
+    return [pid for pid, args in command_lines()
+            if want[0] in args and want[1:] in (args[i:i + 2] for i in range(len(args) - 1))]
 
 
 def _stop_servers(sandbox: Path) -> None:

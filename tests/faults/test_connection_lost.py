@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.journal import Journal
+from runner.remote.procs import command_lines
 from tests.conftest import make_code, only_folder
 from tests.faults.observe import tree_bytes
 
@@ -39,15 +40,8 @@ def _arrived(sandbox: Path, rid: str) -> int:
 
 def _receivers(rid: str) -> list[int]:
     """The machine-side processes receiving this run's upload."""
-    out = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"receive" in argv and any(a.endswith(f"/runs/{rid}/code".encode()) for a in argv):
-            out.append(int(pid))
-    return out
+    return [pid for pid, argv in command_lines()
+            if b"receive" in argv and any(a.endswith(f"/runs/{rid}/code".encode()) for a in argv)]
 
 
 def _kill_mid_upload(client: subprocess.Popen, state_home: Path, rid: str, what: str) -> None:

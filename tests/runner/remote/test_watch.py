@@ -18,6 +18,7 @@ import pytest
 from runner.events import LogChunk, MetricPoint, StatusChanged
 from runner.follow import _Frames
 from runner.remote import watch
+from runner.remote.procs import command_lines
 from runner.remote.status import Status, reserve_status, write_status
 from tests.conftest import ROOT, make_code
 
@@ -213,16 +214,8 @@ print("done", flush=True)
 
 
 def _machine_side_follower(run_dir: str) -> list[int]:
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                words = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(w.endswith(b"launch.py") for w in words) and b"follow" in words and run_dir.encode() in words:
-            found.append(int(name))
-    return found
+    return [pid for pid, words in command_lines()
+            if any(w.endswith(b"launch.py") for w in words) and b"follow" in words and run_dir.encode() in words]
 
 
 @linux_only
