@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from infra import names
@@ -18,7 +19,26 @@ REQUIREMENTS_FILE = "requirements.txt"
 DEFAULT_INSTALL_SCRIPT = "install.sh"
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-RESERVED_ENV = ("TRAINRIG_DATASET_DIR", "TRAINRIG_OUTPUT_DIR", "TRAINRIG_LOGS_DIR", "TRAINRIG_RUN_ID")
+RESERVED_ENV = ("TRAINRIG_DATASET_DIR", "TRAINRIG_OUTPUT_DIR", "TRAINRIG_LOGS_DIR", "TRAINRIG_RUN_ID",
+                # multi-node runs: set per node by trainrig (runner/nodes.py)
+                "TRAINRIG_NODE_RANK", "TRAINRIG_NUM_NODES", "TRAINRIG_NODE_IPS", "TRAINRIG_MASTER_ADDR",
+                "TRAINRIG_GPUS_PER_NODE", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "NODE_RANK")
+MAX_NODES = 64
+NODE_TARGETS = ("local", "gcp", "aws")  # the ssh target is one machine the user owns
+
+
+class Launcher(str, Enum):
+    """How the training is started on each node: as given, or wrapped in PyTorch's torchrun."""
+
+    NONE = "none"
+    TORCHRUN = "torchrun"
+
+
+class OutputsFrom(str, Enum):
+    """Which nodes' outputs come home: rank 0's (default), or each node's under node-K/."""
+
+    RANK0 = "rank0"
+    ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,9 @@ class RunSpec:
     python: str | None = None  # ssh target: the interpreter on the machine (default: python3 as its PATH finds it)
     output_store: str | None = None  # gs://... or s3://...: the run's outputs go to <store>/<run id>/
     cloud: CloudSpec | None = None  # targets gcp and aws: the machine to rent
+    nodes: int = 1  # machines that train together (rank 0 first); a TPU pod slice's hosts are not nodes
+    launcher: Launcher = Launcher.NONE
+    outputs_from: OutputsFrom = OutputsFrom.RANK0
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -94,6 +117,8 @@ class RunSpec:
         d["env"] = tuple(tuple(kv) for kv in d.get("env") or ())
         d["host"] = SshHost(**d["host"]) if d.get("host") else None
         d["cloud"] = CloudSpec(**d["cloud"]) if d.get("cloud") else None
+        d["launcher"] = Launcher(d.get("launcher") or Launcher.NONE)
+        d["outputs_from"] = OutputsFrom(d.get("outputs_from") or OutputsFrom.RANK0)
         return cls(**d)
 
 
@@ -177,6 +202,9 @@ def build_spec(
     output_store: str | None = None,
     cloud: CloudOptions | None = None,
     python: str | None = None,
+    nodes: int = 1,
+    launcher: str = Launcher.NONE.value,
+    outputs_from: str = OutputsFrom.RANK0.value,
 ) -> RunSpec:
     """Check everything that can be checked on this computer; raise BadInput with one sentence."""
     code_dir = Path(code).expanduser()
@@ -228,6 +256,7 @@ def build_spec(
             raise BadInput(f"--python is only for --target ssh (the target is {target}).")
         if not python or any(c.isspace() for c in python):
             raise BadInput(f"--python {python!r} is not an interpreter: give its path on the machine, e.g. /opt/conda/bin/python.")
+    node_opts = _check_nodes(target, nodes, launcher, outputs_from)
     if identity_file is not None and not Path(identity_file).expanduser().is_file():
         raise BadInput(f"the key file {identity_file} does not exist: give the path of your private key.")
     if known_hosts is not None and not Path(known_hosts).expanduser().is_file():
@@ -249,6 +278,26 @@ def build_spec(
         python=python,
         output_store=output_store,
         cloud=cloud_spec,
+        nodes=nodes,
+        launcher=node_opts[0],
+        outputs_from=node_opts[1],
         notes=notes,
     )
+
+
+def _check_nodes(target: str, nodes: int, launcher: str, outputs_from: str) -> tuple[Launcher, OutputsFrom]:
+    if not 1 <= nodes <= MAX_NODES:
+        raise BadInput(f"--nodes {nodes} is not possible: give a number of machines from 1 to {MAX_NODES}.")
+    if nodes > 1 and target not in NODE_TARGETS:
+        raise BadInput(f"--nodes {nodes} needs machines trainrig makes (--target {', '.join(NODE_TARGETS)}); "
+                       f"the {target} target is one machine.")
+    try:
+        how = Launcher(launcher)
+    except ValueError:
+        raise BadInput(f"--launcher {launcher!r} is not known: choose one of {', '.join(m.value for m in Launcher)}.") from None
+    try:
+        which = OutputsFrom(outputs_from)
+    except ValueError:
+        raise BadInput(f"--outputs-from {outputs_from!r} is not known: choose rank0 or all.") from None
+    return how, which
 
