@@ -76,6 +76,9 @@ class RunRecord:
     # gcp TPU: when its node was deleted, its outputs safe in the bucket (runner/tpu_release.py); the
     # rest of the stack stays until `down`, and nothing reattaches to the node ('': not released)
     machine_released_at: str = ""
+    # Multi-node runs (and TPU pod slices' hosts): every machine in rank order, nodes[0] is `machine`;
+    # empty for a one-machine run (use all_nodes()).
+    nodes: list[Machine] = field(default_factory=list)
 
     def effective_spec(self) -> RunSpec:
         """The spec as the machine uses it: a cloud run without --output-store syncs to its stack's bucket."""
@@ -87,6 +90,12 @@ class RunRecord:
     @property
     def run_id(self) -> str:
         return self.spec.run_id
+
+    def all_nodes(self) -> list[Machine]:
+        """Every machine of the run in rank order (rank 0 first)."""
+        if self.nodes:
+            return list(self.nodes)
+        return [self.machine] if self.machine is not None else []
 
     def mark(self, phase: str) -> None:
         self.phases.append([phase, utc_now()])
@@ -101,6 +110,7 @@ class RunRecord:
         d = dict(d)
         d["spec"] = RunSpec.from_dict(d["spec"])
         d["machine"] = Machine.from_dict(d["machine"]) if d.get("machine") else None
+        d["nodes"] = [Machine.from_dict(m) for m in d.get("nodes") or []]
         d["stack"] = StackOutputs(**d["stack"]) if d.get("stack") else None
         d["restarts"] = [Restart(**r) for r in d.get("restarts") or []]
         return cls(**d)

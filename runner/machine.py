@@ -14,9 +14,15 @@ class Machine:
     root: str  # trainrig's folder on the machine (relative paths start at the login folder)
     venv_cache: str
     shutdown_after: bool = False
+    # The address the run's other machines reach this one at (its private network address); "" = host.
+    private_host: str = ""
 
     def run_dir(self, run_id: str) -> str:
         return f"{self.root}/runs/{run_id}"
+
+    @property
+    def peer_host(self) -> str:
+        return self.private_host or self.host
 
     @property
     def address(self) -> str:
