@@ -7,13 +7,13 @@ names what is available.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
 from dataclasses import dataclass
 from importlib import resources
 
+from infra.catalog_places import aws_place, counts_text, gcp_place, listing, unknown, zone_region
 from infra.errors import BadInput
 
 
@@ -35,6 +35,7 @@ class Offer:
     price_source: str
     price_date: str
     image: str  # gcp: image family in project deeplearning-platform-release; aws: AMI name pattern
+    hosts: int = 1  # VMs of a TPU pod slice (each runs the training: its worker id is its rank); 1 otherwise
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -42,10 +43,6 @@ class Offer:
 
 CLOUDS = ("gcp", "aws")
 DATA_FILE = "accelerators.json"
-_GCP_ZONE = re.compile(r"^[a-z]+(?:-[a-z]+)*\d+-[a-z][a-z0-9]*$")  # us-central1-a, northamerica-northeast1-b
-_GCP_REGION = re.compile(r"^[a-z]+(?:-[a-z]+)*\d+$")  # us-central1
-_AWS_REGION = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d+$")  # us-east-1
-_AWS_ZONE = re.compile(r"^([a-z]{2}(?:-gov)?-[a-z]+-\d+)([a-z])$")  # us-east-1a
 _TPU_NAME = re.compile(r"^v\d+[a-z]*(?:pod)?-\d+$", re.IGNORECASE)  # v4-8, v5litepod-8, v6e-4
 
 
@@ -57,6 +54,7 @@ class Machine:
     machine_type: str
     on_demand_usd_h: float
     spot_usd_h: float | None  # None: no spot price known, spot is refused
+    hosts: int = 1  # a TPU pod slice's VMs (workers); every other machine is one host
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ class Entry:
     price_date: str
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Entry":
+    def from_dict(cls, d: dict) -> Entry:
         return cls(
             cloud=d["cloud"],
             name=d["name"],
@@ -90,6 +88,7 @@ class Entry:
                     machine_type=m["machine_type"],
                     on_demand_usd_h=float(m["on_demand_usd_h"]),
                     spot_usd_h=None if m.get("spot_usd_h") is None else float(m["spot_usd_h"]),
+                    hosts=int(m.get("hosts") or 1),
                 )
                 for m in d["machines"]
             ),
@@ -111,32 +110,7 @@ class Entry:
         return next((m for m in self.machines if m.count == count), None)
 
     def zones_in(self, region: str) -> tuple[str, ...]:
-        return tuple(z for z in self.zones if _zone_region(self.cloud, z) == region)
-
-
-def _zone_region(cloud: str, zone: str) -> str:
-    """gcp: us-central1-a -> us-central1; aws: us-east-1a -> us-east-1."""
-    if cloud == "aws":
-        m = _AWS_ZONE.match(zone)
-        return m.group(1) if m else zone
-    return zone.rsplit("-", 1)[0]
-
-
-def _listing(items) -> str:
-    items = list(items)
-    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else (items[0] if items else "none")
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
-
-
-def _counts(counts) -> str:
-    return _listing([str(c) for c in counts])
-
-
-def _usd(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
+        return tuple(z for z in self.zones if zone_region(self.cloud, z) == region)
 
 
 @dataclass(frozen=True)
@@ -145,7 +119,7 @@ class Catalog:
     rows: tuple[Entry, ...]
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Catalog":
+    def from_dict(cls, d: dict) -> Catalog:
         return cls(note=d.get("note", ""), rows=tuple(Entry.from_dict(e) for e in d["entries"]))
 
     def entries(self, cloud: str | None = None) -> tuple[Entry, ...]:
@@ -164,7 +138,7 @@ class Catalog:
     def _canonical(self, name: str) -> str | None:
         return next((n for n in self.names() if n.lower() == name.lower()), None)
 
-    def _is_tpu(self, name: str) -> bool:
+    def is_tpu(self, name: str) -> bool:
         return any(e.kind == "tpu" for e in self.rows if e.name == name) or bool(_TPU_NAME.match(name))
 
     # -- parsing ------------------------------------------------------------------------------------------------
@@ -181,12 +155,12 @@ class Catalog:
         name = self._canonical(raw) or raw
         if not sep:
             return name, 1
-        if self._is_tpu(name):
+        if self.is_tpu(name):
             family = name.rsplit("-", 1)[0]
             sizes = [n for n in self.names() if n.rsplit("-", 1)[0] == family]
             raise BadInput(
                 f"--accelerator {text}: a TPU slice carries its size in its name and takes no count, "
-                f"so write {name}" + (f" (sizes in the catalog: {_listing(sizes)})." if sizes else ".")
+                f"so write {name}" + (f" (sizes in the catalog: {listing(sizes)})." if sizes else ".")
             )
         count_text = count_text.strip()
         if not count_text.isdigit():
@@ -197,86 +171,6 @@ class Catalog:
         return name, count
 
     # -- resolving ----------------------------------------------------------------------------------------------
-
-    def _closest(self, cloud: str, other: Entry) -> Entry | None:
-        candidates = [e for e in self.entries(cloud) if e.kind == other.kind]
-        return min(candidates, key=lambda e: abs(e.memory_gb - other.memory_gb), default=None)
-
-    def _unknown(self, cloud: str, name: str) -> BadInput:
-        names = self.names(cloud)
-        elsewhere = [e for e in self.rows if e.name == name and e.cloud != cloud]
-        if cloud == "aws" and self._is_tpu(name):
-            gpus = [e.name for e in self.entries("aws") if e.kind == "gpu"]
-            return BadInput(
-                f"{name} is a TPU, and TPUs exist on gcp only: use --target gcp, or a GPU on aws ({_listing(gpus)})."
-            )
-        if elsewhere:
-            other = elsewhere[0]
-            closest = self._closest(cloud, other)
-            hint = f"the closest on {cloud} is {closest.name} ({closest.memory_gb} GB); " if closest else ""
-            return BadInput(
-                f"{name} is {_article(other.cloud)} {other.cloud} accelerator, not offered on {cloud}: "
-                f"{hint}{cloud} offers {_listing(names)}."
-            )
-        lowered = {n.lower(): n for n in names}
-        guesses = [n for n in names if n.lower().startswith(name.lower())] or [
-            lowered[g] for g in difflib.get_close_matches(name.lower(), list(lowered), n=2, cutoff=0.6)
-        ]
-        maybe = f" (did you mean {_listing(guesses)}?)" if guesses else ""
-        return BadInput(f"{name!r} is not an accelerator on {cloud}{maybe}: choose one of {_listing(names)}.")
-
-    def _gcp_place(self, e: Entry, zone: str | None, region: str | None) -> tuple[str, str]:
-        if zone is not None:
-            if _GCP_REGION.match(zone):
-                inside = e.zones_in(zone)
-                where = f"one of its zones that offer {e.name}: {_listing(inside)}" if inside else (
-                    f"a zone that offers {e.name}: {_listing(e.zones)}"
-                )
-                raise BadInput(f"--zone {zone} is a region, not a zone: give {where}.")
-            if not _GCP_ZONE.match(zone):
-                raise BadInput(
-                    f"--zone {zone!r} is not a zone name: write it like us-central1-a "
-                    f"(zones that offer {e.name}: {_listing(e.zones)})."
-                )
-            zone_region = _zone_region("gcp", zone)
-            if region is not None and region != zone_region:
-                raise BadInput(f"--zone {zone} is not in --region {region}: give a zone of {region}, or leave one out.")
-            if zone not in e.zones:
-                raise BadInput(f"{e.name} is not offered in {zone} (per the catalog): choose one of {_listing(e.zones)}.")
-            return zone, zone_region
-        if region is not None:
-            inside = e.zones_in(region)
-            if not inside:
-                raise BadInput(
-                    f"{e.name} is not offered in the region {region} (per the catalog): "
-                    f"choose one of {_listing(e.regions)}."
-                )
-            return inside[0], region
-        return e.zones[0], _zone_region("gcp", e.zones[0])
-
-    def _aws_place(self, e: Entry, zone: str | None, region: str | None) -> tuple[str | None, str]:
-        if region is None:
-            raise BadInput(
-                f"aws needs a region for {e.name}: set AWS_REGION or pass --region "
-                f"(regions that offer it: {_listing(e.regions)})."
-            )
-        if not _AWS_REGION.match(region):
-            raise BadInput(f"--region {region!r} is not an aws region name: write it like us-east-1.")
-        if region not in e.regions:
-            raise BadInput(
-                f"{e.name} is not offered in {region} (per the catalog): choose one of {_listing(e.regions)}."
-            )
-        if zone is None:
-            return None, region
-        m = _AWS_ZONE.match(zone)
-        if not m:
-            raise BadInput(f"--zone {zone!r} is not an availability zone name: write it like {region}a, or leave it out.")
-        if m.group(1) != region:
-            raise BadInput(f"--zone {zone} is not in the region {region}: give one of its zones, like {region}a, or leave it out.")
-        known = e.zones_in(region)
-        if known and zone not in known:
-            raise BadInput(f"{e.name} is not offered in {zone} (per the catalog): choose one of {_listing(known)}.")
-        return zone, region
 
     def resolve(
         self,
@@ -289,23 +183,23 @@ class Catalog:
     ) -> Offer:
         """The one machine that carries `accelerator_text` on `cloud` in that place, at its price; or BadInput."""
         if cloud not in CLOUDS:
-            raise BadInput(f"the cloud {cloud!r} is not known: choose one of {_listing(CLOUDS)}.")
+            raise BadInput(f"the cloud {cloud!r} is not known: choose one of {listing(CLOUDS)}.")
         name, count = self.parse_accelerator(accelerator_text)
         zone = zone.strip().lower() if zone else None
         region = region.strip().lower() if region else None
         e = self.find(cloud, name)
         if e is None:
-            raise self._unknown(cloud, name)
+            raise unknown(self, cloud, name)
         machine = e.machine(count)
         if machine is None:
             raise BadInput(
-                f"{name}:{count} is not offered on {cloud}: a machine there carries {_counts(e.counts)} {name}, "
+                f"{name}:{count} is not offered on {cloud}: a machine there carries {counts_text(e.counts)} {name}, "
                 f"e.g. --accelerator {name}:{e.counts[-1]}."
             )
         if cloud == "gcp":
-            where_zone, where_region = self._gcp_place(e, zone, region)
+            where_zone, where_region = gcp_place(e, zone, region)
         else:
-            where_zone, where_region = self._aws_place(e, zone, region)
+            where_zone, where_region = aws_place(e, zone, region)
         if spot and machine.spot_usd_h is None:
             raise BadInput(
                 f"no spot price is known for {name}:{count} on {cloud} ({machine.machine_type}): "
@@ -326,6 +220,7 @@ class Catalog:
             price_source=e.price_source,
             price_date=e.price_date,
             image=e.image,
+            hosts=machine.hosts,
         )
 
     def places(self, cloud: str, accelerator: str) -> tuple[str, ...]:
@@ -344,44 +239,10 @@ class Catalog:
     # -- showing ------------------------------------------------------------------------------------------------
 
     def format_table(self, cloud: str | None = None) -> str:
-        """The plain-text table of `trainrig accelerators`: one line per machine, then where the prices come from."""
-        if cloud is not None and cloud not in CLOUDS:
-            raise BadInput(f"the cloud {cloud!r} is not known: choose one of {_listing(CLOUDS)}.")
-        header = ("CLOUD", "ACCELERATOR", "KIND", "MEMORY", "COUNT", "MACHINE TYPE", "ON-DEMAND $/H", "SPOT $/H", "WHERE")
-        lines: list[tuple[str, ...]] = [header]
-        for e in self.entries(cloud):
-            places = e.zones if e.cloud == "gcp" else e.regions
-            unit = "zone" if e.cloud == "gcp" else "region"
-            shown = ", ".join(places[:3]) + (", ..." if len(places) > 3 else "")
-            where = f"{len(places)} {unit}{'s' if len(places) != 1 else ''}: {shown}"
-            for i, m in enumerate(e.machines):
-                first = i == 0
-                lines.append((
-                    e.cloud if first else "",
-                    e.name if first else "",
-                    e.kind if first else "",
-                    f"{e.memory_gb} GB" if first else "",
-                    str(m.count),
-                    m.machine_type + (f" + {e.gcp_accelerator_type}" if e.gcp_accelerator_type else ""),
-                    _usd(m.on_demand_usd_h),
-                    _usd(m.spot_usd_h),
-                    where if first else "",
-                ))
-        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-        out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines]
-        for c in CLOUDS if cloud is None else (cloud,):
-            rows = self.entries(c)
-            if not rows:
-                continue
-            sources = sorted({e.price_source for e in rows})
-            dates = sorted({e.price_date for e in rows})
-            regions = sorted({e.price_region for e in rows})
-            out.append(
-                f"{c} prices: USD/h per whole machine, list prices in {', '.join(regions)} from {', '.join(sources)} "
-                f"as of {dates[0] if len(dates) == 1 else dates[0] + '..' + dates[-1]}; not fetched live, check before "
-                "relying on them; spot figures are estimates (- = none known)."
-            )
-        return "\n".join(out)
+        """The plain-text table of `trainrig accelerators` (infra/catalog_table.py)."""
+        from infra.catalog_table import format_table
+
+        return format_table(self, cloud)
 
 
 @functools.lru_cache(maxsize=1)
