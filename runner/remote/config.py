@@ -12,6 +12,7 @@ class SupervisorConfig:
     venv_cache: str
     module: Optional[str] = None
     command: List[str] = field(default_factory=list)
+    args: List[str] = field(default_factory=list)  # appended to the module's or the command's arguments (sweep trials)
     env: List[List[str]] = field(default_factory=list)
     install_script: Optional[str] = None
     max_runtime_s: int = 12 * 3600
@@ -31,6 +32,13 @@ class SupervisorConfig:
     metadata_url: Optional[str] = None
     preemption_poll_s: float = 2.0
     restore_from_store: bool = False  # a restarted run: outputs and logs come back from the store first
+    # Multi-node runs (runner/nodes.py, runner/remote/peers.py): this node's rank, every node's
+    # [peer address, peer port] in rank order (empty: one node) and the secret they tell each other
+    # failures with; the launcher's arguments put before the training's own (torchrun's).
+    node_rank: int = 0
+    peers: List[List] = field(default_factory=list)
+    peer_token: str = ""
+    launcher_args: List[str] = field(default_factory=list)
 
     def to_json(self):
         return json.dumps(asdict(self))

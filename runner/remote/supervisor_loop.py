@@ -15,6 +15,7 @@ import traceback
 
 from . import facts, preemption, telemetry, venv
 from .location import Location, parse_location
+from .peers import Peers
 from .status import Status, now_iso, write_status
 from .stores import StoreError
 from .supervisor_install import InstallStep
@@ -42,6 +43,8 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
         self._sync_stop = threading.Event()
         self._telemetry_stop = threading.Event()
         self._sampler = telemetry.Sampler(layout.dir)
+        # Multi-node: a peer's failure stops this training (its outcome: failed, naming that node).
+        self._peers = Peers(config, lambda: self.request_stop("peer_failed"))
 
     # -- status ---------------------------------------------------------------------------------
     def save(self):
@@ -154,6 +157,7 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
             threading.Thread(target=self._watch_loop, daemon=True).start()
         try:
             self.enter("preparing")
+            self._peers.listen()
             L.make()
             sampler.start()
             if c.restore_from_store:
@@ -193,6 +197,10 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
     def _finally(self, deadline, sync, sampler):
         """Each last step on its own: a full disk failing one must not skip the shutdown."""
         deadline.cancel()
+        try:
+            self._peers.ended(self.status)  # multi-node: this node's failure stops the others at once
+        except Exception:
+            _print_exc()
         self._watch_stop.set()
         self._sync_stop.set()
         self._telemetry_stop.set()

@@ -7,15 +7,20 @@ import subprocess
 import threading
 import time
 
+from .peers import launcher_argv
+
 
 def training_command(config, layout, venv_dir):
     """The training's command line: the entry point contract with its three folders, or the
     user's own command (which gets them as environment variables, see TrainingSteps._env)."""
     L = layout
+    python = os.path.join(venv_dir, "bin", "python")
     if config.module:
-        return [os.path.join(venv_dir, "bin", "python"), "-m", config.module,
+        argv = [python, "-m", config.module,
                 "--dataset_directory", L.dataset, "--output_directory", L.outputs, "--logs_directory", L.logs]
-    return list(config.command)
+    else:
+        argv = list(config.command)
+    return launcher_argv(config, python, argv)  # multi-node: torchrun around it (peers.py)
 
 
 class TrainingSteps:

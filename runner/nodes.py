@@ -1,0 +1,82 @@
+"""Multi-node runs, on this computer's side: what each node's supervisor is told (its rank, its
+peers, the environment torchrun expects) and torchrun's command line. A one-node run has no plan:
+it starts exactly as before."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from dataclasses import dataclass
+
+from infra.spec import Launcher, RunSpec
+from runner.machine import Machine
+
+CLOUD_MASTER_PORT = 29500  # torchrun's default; the run's private network admits every port between its machines
+CLOUD_PEER_PORT = 29400  # the supervisors' failure messages (runner/remote/peers.py)
+ALL = None  # `--node all`: every node's log, each line prefixed with `[K] `
+
+
+def free_port() -> int:
+    """A port free on this computer's loopback now (the local target's nodes all live here)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """What one node's supervisor gets beyond a one-node run's config."""
+
+    rank: int
+    env: tuple[tuple[str, str], ...]
+    launcher_args: tuple[str, ...]  # put between the training venv's python and the training's own arguments
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    master_addr: str
+    master_port: int
+    peers: tuple[tuple[str, int], ...]  # every node's (peer address, peer port), rank order
+    token: str  # the secret the supervisors' failure messages carry
+    nodes: tuple[NodeLaunch, ...]
+
+
+def gpus_per_node(spec: RunSpec) -> int:
+    return spec.cloud.count if spec.cloud is not None else 0
+
+
+def torchrun_args(spec: RunSpec, rank: int, master: str, port: int, local_addr: str) -> tuple[str, ...]:
+    """`-m torch.distributed.run ...` for node `rank`: c10d rendezvous on rank 0's address, no restarts
+    (trainrig's own restarts handle a lost machine)."""
+    return ("-m", "torch.distributed.run", "--nnodes", str(spec.nodes),
+            "--nproc-per-node", str(max(gpus_per_node(spec), 1)), "--node-rank", str(rank),
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{master}:{port}", "--rdzv-id", spec.run_id,
+            # Rank 0 hosts the rendezvous store: on loopback every node's address matches the endpoint's.
+            "--rdzv-conf", f"is_host={'true' if rank == 0 else 'false'}",
+            "--local-addr", local_addr, "--max-restarts", "0")
+
+
+def plan(spec: RunSpec, machines: list[Machine]) -> NodePlan | None:
+    if len(machines) < 2:
+        return None
+    local = spec.target == "local"
+    master = machines[0].peer_host
+    port = free_port() if local else CLOUD_MASTER_PORT
+    peers = tuple((m.peer_host, free_port() if local else CLOUD_PEER_PORT) for m in machines)
+    gpus = gpus_per_node(spec)
+    common = (("TRAINRIG_NUM_NODES", str(len(machines))),
+              ("TRAINRIG_NODE_IPS", ",".join(m.peer_host for m in machines)),
+              ("TRAINRIG_MASTER_ADDR", master), ("TRAINRIG_GPUS_PER_NODE", str(gpus)),
+              ("MASTER_ADDR", master), ("MASTER_PORT", str(port)),
+              ("WORLD_SIZE", str(len(machines) * max(gpus, 1))))
+    launches = tuple(
+        NodeLaunch(rank, (("TRAINRIG_NODE_RANK", str(rank)), *common, ("NODE_RANK", str(rank))),
+                   torchrun_args(spec, rank, master, port, m.peer_host) if spec.launcher == Launcher.TORCHRUN else ())
+        for rank, m in enumerate(machines))
+    return NodePlan(master, port, peers, secrets.token_hex(16), launches)
+
+
+def worst(outcomes: list[str]) -> int:
+    """The index of the worst outcome among the nodes' (a failure over a stop over a success)."""
+    order = ("succeeded", "stopped", "timed_out", "preempted", "lost", "install_failed", "failed")
+    return max(range(len(outcomes)), key=lambda i: (order.index(outcomes[i]) if outcomes[i] in order else len(order), -i))

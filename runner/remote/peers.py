@@ -1,0 +1,123 @@
+"""Multi-node runs, on each machine: one node's failure ends the training on every node, with nobody
+following (the client may be gone), and the launcher's command line around the training's own.
+
+Each node's supervisor listens on a small TCP port of its peer (private) address. When its run ends
+other than succeeded (or is stopped), it tells every peer; a peer's supervisor stops its training and
+records the run failed, naming the node. A message carries the run's secret, so nothing else on the
+network stops a run. Standard library only, Python 3.8+.
+"""
+
+import json
+import os
+import socket
+import threading
+
+MESSAGE_MAX = 4096
+TELL_TIMEOUT_S = 3.0
+
+
+def launcher_argv(config, venv_python, argv):
+    """The training's argv wrapped in the launcher's (torchrun: `<venv python> -m torch.distributed.run
+    ...` then `-m module ...` or the script and its arguments); unchanged without a launcher."""
+    if not config.launcher_args:
+        return argv
+    if config.module or os.path.basename(argv[0]).startswith("python"):
+        return [venv_python] + list(config.launcher_args) + list(argv[1:])  # `-m module ...` or `script.py ...`
+    # Any other program: torchrun runs it as given.
+    return [venv_python] + list(config.launcher_args) + ["--no-python"] + list(argv)
+
+
+class Peers:
+    """This node's link to the run's other nodes; inert for a one-node run."""
+
+    def __init__(self, config, stop_training):
+        self.config = config
+        self.stop_training = stop_training  # called once, from the listener's thread, when a peer failed
+        self.failed_peer = None  # (rank, reason) of the node whose failure stopped this one
+        self._sock = None
+        self._lock = threading.Lock()
+
+    @property
+    def active(self):
+        return len(self.config.peers) > 1
+
+    def listen(self):
+        if not self.active:
+            return self
+        host, port = self.config.peers[self.config.node_rank]
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+        sock.listen(16)
+        self._sock = sock
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed at the end of the run
+            try:
+                conn.settimeout(2.0)
+                data = b""
+                while b"\n" not in data and len(data) < MESSAGE_MAX:
+                    part = conn.recv(MESSAGE_MAX)
+                    if not part:
+                        break
+                    data += part
+                self._heard(data)
+            except (OSError, ValueError):
+                pass  # a half message, or a stranger's: ignored
+            finally:
+                conn.close()
+
+    def _heard(self, data):
+        msg = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
+        if msg.get("token") != self.config.peer_token or msg.get("run_id") != self.config.run_id:
+            return
+        with self._lock:
+            if self.failed_peer is not None:
+                return
+            self.failed_peer = (int(msg["rank"]), str(msg.get("reason", ""))[:500])
+        self.stop_training()
+
+    def ended(self, status):
+        """At the end of this node's run (before its final sync): a peer's failure becomes this node's
+        outcome; this node's own failure (or stop) is told to every peer."""
+        if not self.active:
+            return
+        if self._sock is not None:
+            self._sock.close()
+        with self._lock:
+            failed_peer = self.failed_peer
+            self.failed_peer = failed_peer or (-1, "")  # a message from now on changes nothing
+        if failed_peer is not None and failed_peer[0] >= 0:
+            rank, reason = failed_peer
+            status.outcome = "failed"
+            status.reason = "node %d failed (%s): the training on node %d was stopped" % (
+                rank, reason, self.config.node_rank)
+            return
+        if status.outcome == "succeeded":
+            return
+        self.tell_all("%s: %s" % (status.outcome, status.reason))
+
+    def tell_all(self, reason):
+        msg = (json.dumps({"token": self.config.peer_token, "run_id": self.config.run_id,
+                           "rank": self.config.node_rank, "reason": reason}) + "\n").encode("utf-8")
+        threads = [threading.Thread(target=_tell, args=(host, int(port), msg))
+                   for rank, (host, port) in enumerate(self.config.peers) if rank != self.config.node_rank]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TELL_TIMEOUT_S + 1)
+
+
+def _tell(host, port, msg):
+    """One peer; one that has ended already (nothing listens) needs nothing."""
+    try:
+        with socket.create_connection((host, port), timeout=TELL_TIMEOUT_S) as s:
+            s.sendall(msg)
+    except OSError:
+        pass
