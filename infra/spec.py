@@ -47,6 +47,7 @@ class EntryPoint:
 
     module: str | None = None
     command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()  # appended to either (a sweep trial's `--name value` parameters)
 
     def describe(self) -> str:
         if self.module:
@@ -113,7 +114,8 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "RunSpec":
         d = dict(d)
-        d["entry"] = EntryPoint(module=d["entry"].get("module"), command=tuple(d["entry"].get("command") or ()))
+        d["entry"] = EntryPoint(module=d["entry"].get("module"), command=tuple(d["entry"].get("command") or ()),
+                                args=tuple(d["entry"].get("args") or ()))
         d["env"] = tuple(tuple(kv) for kv in d.get("env") or ())
         d["host"] = SshHost(**d["host"]) if d.get("host") else None
         d["cloud"] = CloudSpec(**d["cloud"]) if d.get("cloud") else None

@@ -79,6 +79,10 @@ class RunRecord:
     # Multi-node runs (and TPU pod slices' hosts): every machine in rank order, nodes[0] is `machine`;
     # empty for a one-machine run (use all_nodes()).
     nodes: list[Machine] = field(default_factory=list)
+    # Sweeps (runner/sweep/): the sweep this run belongs to (a slot machine or a trial), and for a
+    # trial the slot run whose machine it borrows ('': its own machine; `down` leaves a borrowed one up).
+    sweep: str = ""
+    borrowed_from: str = ""
 
     def effective_spec(self) -> RunSpec:
         """The spec as the machine uses it: a cloud run without --output-store syncs to its stack's bucket."""

@@ -1,16 +1,18 @@
 """Starting a run, for Lifecycle: upload the code and dataset (only what changed), then launch the
-supervisor on the machine and hand its first streamed frames to the follower."""
+supervisor on the machine and hand its first streamed frames to the follower. A multi-node run does
+both on every node at once, each supervisor told its rank and peers (runner/nodes.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from contextlib import AsyncExitStack
 
 import asyncssh
 
 from infra.spec import is_bucket
-from runner import restarts, ssh, tools, transfer
+from runner import nodes, restarts, ssh, tools, transfer
 from runner.buckets import output_location, tool_packages
 from runner.errors import AlreadyTraining, ConnectionLost, RemoteFailed
 from runner.events import Notice
@@ -20,6 +22,7 @@ from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, for_run, why as _why
 from runner.machine import Machine
 from runner.machine_tools import MachineTools
+from runner.nodes import NodeLaunch, NodePlan
 from runner.remote.config import SupervisorConfig
 from runner.remote.main import ALREADY_RUNNING
 from runner.remote.status import Status
@@ -29,20 +32,27 @@ from runner.units import human_size
 class Launching(LifecycleBase):
     async def _upload_and_launch(
         self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, follow_log: bool,
-        restore: bool = False,
+        restore: bool = False, node: NodeLaunch | None = None, plan: NodePlan | None = None,
     ) -> tuple[Offsets, asyncssh.SSHClientProcess | None]:
         """Upload code and dataset, start the supervisor; with `follow_log`, the returned process
         already streams the run (log, metrics and telemetry of this attempt: one round trip less
-        before the first log line)."""
+        before the first log line). `node`: one node of a multi-node run (rank 0 records the start)."""
+        lead = node is None or node.rank == 0
+        await self._upload(conn, record, machine, lead, f"node {node.rank}: " if node is not None else "")
+        return await self._launch(conn, record, machine, follow_log, restore, node, plan)
+
+    async def _upload(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, lead: bool,
+                      which: str) -> None:
         spec, rid = record.effective_spec(), record.run_id
         run_dir = machine.run_dir(rid)
+        phase = self._phase if lead else (lambda *_: None)  # the phases once, not once per node
         uploads = [
             transfer.upload(conn, machine, spec.code_path, f"{run_dir}/code", f"{run_dir}/.code.index.json",
                             IgnoreRules(spec.code_path).skip, "code", self.emit)
         ]
-        self._phase(record, "uploading code", spec.code_path)
+        phase(record, "uploading code", spec.code_path)
         if spec.dataset and not is_bucket(spec.dataset):
-            self._phase(record, "uploading dataset", spec.dataset)
+            phase(record, "uploading dataset", spec.dataset)
             uploads.append(
                 transfer.upload(conn, machine, spec.dataset, f"{run_dir}/dataset", f"{run_dir}/.dataset.index.json",
                                 None, "dataset", self.emit)
@@ -51,21 +61,32 @@ class Launching(LifecycleBase):
         for label, r in zip(("code", "dataset"), results):
             left_out = f"; {r.left_out_text()}" if r.left_out else ""  # links out of the folder, broken links...
             if r.files_sent or r.deleted:
-                self.emit(Notice(f"{label}: sent {r.files_sent} of {r.files_total} files ({human_size(r.bytes_sent)})"
+                self.emit(Notice(f"{which}{label}: sent {r.files_sent} of {r.files_total} files ({human_size(r.bytes_sent)})"
                                  + (f", removed {r.deleted}" if r.deleted else "") + left_out))
             else:
-                self.emit(Notice(f"{label}: unchanged ({r.files_total} files), nothing sent{left_out}"))
+                self.emit(Notice(f"{which}{label}: unchanged ({r.files_total} files), nothing sent{left_out}"))
+
+    async def _launch(
+        self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, follow_log: bool,
+        restore: bool, node: NodeLaunch | None, plan: NodePlan | None,
+    ) -> tuple[Offsets, asyncssh.SSHClientProcess | None]:
+        spec, rid = record.effective_spec(), record.run_id
+        run_dir = machine.run_dir(rid)
         python = await self._tool_python(conn, record, machine)
         out = output_location(spec)
         watch, metadata_url = restarts.preemption_watch(spec)
         config = SupervisorConfig(
             run_id=rid, venv_cache=machine.venv_cache, module=spec.entry.module, command=list(spec.entry.command),
-            env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
+            args=list(spec.entry.args), env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,
             sync_interval_s=spec.sync_interval_s, shutdown_after=machine.shutdown_after,
             dataset_uri=spec.dataset if is_bucket(spec.dataset) else None, output_uri=str(out) if out else None,
             training_python=machine.python, preemption_watch=watch, metadata_url=metadata_url,
             restore_from_store=restore,
         )
+        if node is not None and plan is not None:
+            config.env += [list(kv) for kv in node.env]
+            config.node_rank, config.peers, config.peer_token = node.rank, [list(p) for p in plan.peers], plan.token
+            config.launcher_args = list(node.launcher_args)
         args = ["launch", run_dir] + (["follow"] if follow_log else [])
         # The tools were checked by the uploads above (same connection), so no retry is needed here.
         proc = await tools.open_process(conn, machine, args, python)
@@ -79,6 +100,9 @@ class Launching(LifecycleBase):
         if reply.get("error") == ALREADY_RUNNING:  # started by another client since our check
             proc.close()
             raise AlreadyTraining(rid)
+        if node is not None and node.rank > 0:  # rank 0 speaks for the run
+            await proc.wait()
+            return Offsets(reply["log_offset"]), None
         record.state, record.outcome, record.exit_code, record.reason = "started", None, None, ""
         record.log_offset = reply["log_offset"]
         offsets = Offsets(reply["log_offset"], reply["metrics_offset"], reply["telemetry_offset"])

@@ -6,11 +6,12 @@ the UI call alike; progress is reported as events, failures as the project's own
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.spec import RunSpec
-from runner import down_checks, restarts
+from runner import down_checks, restarts, ssh
 from runner.buckets import check_run_buckets
 from runner.downloading import Downloading, folder_name, with_outputs  # noqa: F401 (the runner's API)
 from runner.errors import BadInput, ConnectionLost, NoMachine, OutputsKept, TrainrigError, Unreachable
@@ -18,12 +19,13 @@ from runner.events import Notice, ignore
 from runner.following import Following
 from runner.journal import HOLDS_RESOURCES, RunRecord
 from runner.launching import Launching
+from runner.machine import Machine
 from runner.lifecycle_base import LifecycleBase, for_run, why as _why
 from runner.reading import Reading, StatusReport  # noqa: F401 (the runner's API)
 from runner.remote.status import Status
 from runner.restarting import Restarting
 from runner.ssh_config import sync_quietly as sync_ssh_config
-from runner.states import RunState
+from runner.states import HAS_MACHINE, RunState
 from runner.targets import get_target
 
 
@@ -95,8 +97,11 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
                 # what frees it, so destroy first and record after; till then the record says `was`,
                 # and `down` again is harmless.
                 self.emit(Notice(f"could not record that run {run_id} is being destroyed ({_why(e)}): destroying it anyway"))
-            target = get_target(record.spec.target)
-            await target.destroy(record, self.journal, self.emit)
+            if record.borrowed_from:  # a sweep trial: its folder goes, the slot's machine stays for the next
+                await self._give_back(record)
+            else:
+                target = get_target(record.spec.target)
+                await target.destroy(record, self.journal, self.emit)
             record.state = RunState.DESTROYED
             try:
                 self._phase(record, "destroyed")
@@ -107,6 +112,25 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
                 ) from e
             self.journal.forget_secrets(run_id)  # only once recorded: a `down` again may need them
         self._sync_ssh_config()  # its `Host trainrig-<run>` entry goes with it
+
+    async def _machine(self, record: RunRecord) -> Machine:
+        if record.borrowed_from:  # a sweep trial: the slot run's machine, reattached through the slot's record
+            slot = self.journal.load(record.borrowed_from)
+            if slot.state not in HAS_MACHINE or slot.machine is None:
+                raise NoMachine(record.run_id, slot.state)
+            # A cloud slot must not power itself off after one trial: the next one trains on it.
+            return dataclasses.replace(await super()._machine(slot), shutdown_after=False)
+        return await super()._machine(record)
+
+    async def _give_back(self, record: RunRecord) -> None:
+        """`down` of a trial on a borrowed machine: remove its run folder there (down_checks stopped its
+        training); the machine is its slot's, destroyed by the slot's `down`."""
+        slot = self.journal.load(record.borrowed_from)
+        if slot.state not in HAS_MACHINE or slot.machine is None:
+            return  # the slot, and the folder with it, is gone already
+        machine = await self._machine(record)
+        async with ssh.connect(machine) as conn:
+            await ssh.run(conn, ["rm", "-rf", "--", machine.run_dir(record.run_id)])
 
     def _sync_ssh_config(self) -> None:
         problem = sync_ssh_config(self.journal)

@@ -20,6 +20,7 @@ def training_command(config, layout, venv_dir):
                 "--dataset_directory", L.dataset, "--output_directory", L.outputs, "--logs_directory", L.logs]
     else:
         argv = list(config.command)
+    argv += list(config.args)  # a sweep trial's `--name value` parameters
     return launcher_argv(config, python, argv)  # multi-node: torchrun around it (peers.py)
 
 
