@@ -49,6 +49,22 @@ def spec_options(p: argparse.ArgumentParser) -> None:
     c.add_argument("--image", help="override the image: a GCP image family or an AWS AMI name pattern")
     c.add_argument("--any-zone", action="store_true", help="gcp: when the zone has no capacity, try the catalog's "
                    "other zones for the accelerator (same region first, at most 6)")
+    n = p.add_argument_group("several machines (local, gcp, aws)")
+    n.add_argument("--nodes", type=int, default=1, metavar="N", help="train on N machines at once, rank 0 first "
+                   "(default 1; each gets TRAINRIG_NODE_RANK, MASTER_ADDR, WORLD_SIZE, ...)")
+    n.add_argument("--launcher", choices=("none", "torchrun"), default="none", help="start the training as given "
+                   "(none, default) or through PyTorch's torchrun on each machine")
+    n.add_argument("--outputs-from", choices=("rank0", "all"), default="rank0", help="whose outputs come home: "
+                   "rank 0's (default) or every machine's, each under node-K/")
+
+
+def _node(text: str) -> int | str:
+    """`logs --node`: a rank (0, 1, ...) or `all`."""
+    if text == "all":
+        return text
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is no node: give a rank (0 is the first machine) or all")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="print a run's training log")
     logs.add_argument("run")
     logs.add_argument("-f", "--follow", action="store_true", help="print from the start and follow until the training ends")
+    logs.add_argument("--node", type=_node, default=0, metavar="K|all",
+                      help="a multi-node run: the log of the machine of rank K (default 0), or of all of them")
     logs.add_argument("--metrics", action="store_true",
                       help="print the training's metric points (trainrig_helpers.log_metrics) instead of its log")
     tb = sub.add_parser("tensorboard", help="TensorBoard on the run's machine, forwarded to localhost through SSH")

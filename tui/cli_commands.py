@@ -15,12 +15,14 @@ _FROM_STACK_CONFLICTS = ("code_name", "dataset_name", "dataset", "output_store",
                          "identity", "known_hosts", "python", "install_script",
                          "accelerator", "zone", "region", "project", "spot", "disk_gb", "ssh_from", "image", "any_zone")
 
+_DEFAULTED = (("max_runtime", "12h"), ("sync_interval", "60s"), ("target", "local"), ("nodes", 1), ("launcher", "none"),
+              ("outputs_from", "rank0"))
+
 
 def _given_spec_options(a: argparse.Namespace) -> list[str]:
     """The spec options the user passed (a known run refuses them: its stack config or record is the spec)."""
     given = [f"--{k.replace('_', '-')}" for k in _FROM_STACK_CONFLICTS if getattr(a, k, None) not in (None, False, [])]
-    given += [f"--{k.replace('_', '-')}" for k, default in (("max_runtime", "12h"), ("sync_interval", "60s"), ("target", "local"))
-              if getattr(a, k) != default]
+    given += [f"--{k.replace('_', '-')}" for k, default in _DEFAULTED if getattr(a, k) != default]
     return given
 
 
@@ -43,6 +45,7 @@ def _spec(a: argparse.Namespace):  # type: ignore[no-untyped-def]
         host=a.host, identity_file=a.identity, known_hosts=a.known_hosts, python=a.python, output_store=a.output_store,
         cloud=CloudOptions(accelerator=a.accelerator, zone=a.zone, region=a.region, project=a.project, spot=a.spot,
                            disk_gb=a.disk_gb, ssh_from=a.ssh_from, image=a.image, any_zone=a.any_zone),
+        nodes=a.nodes, launcher=a.launcher, outputs_from=a.outputs_from,
     )
 
 
