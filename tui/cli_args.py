@@ -127,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("pulumi-env", help="print the exports that make plain `pulumi` see trainrig's stacks (eval it)")
     from tui.doctor_cli import add_parser as add_doctor
     from tui.ssh_cli import add_parser as add_ssh
+    from tui.sweep_cli import add_parser as add_sweep
 
     add_doctor(sub)
     add_ssh(sub)
+    add_sweep(sub)
     return p
 

@@ -80,6 +80,10 @@ def dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
         from tui.ssh_cli import ssh
 
         return ssh(a, console)
+    if a.cmd == "sweep":
+        from tui.sweep_cli import sweep
+
+        return sweep(a, console)
 
     from infra.names import check_run_id
     from runner.lifecycle import Lifecycle

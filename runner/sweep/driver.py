@@ -1,0 +1,98 @@
+"""A whole sweep: the study opened (or resumed), `--parallel` slot machines up once, one worker per
+slot asking Optuna for the next trial and running it there, and the slots destroyed at the end,
+also after a failure or an interrupt (Ctrl-C, SIGTERM: the caller cancels this coroutine)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+from runner.events import EventSink, Notice
+from runner.journal import Journal, RunRecord
+from runner.lifecycle import Lifecycle
+from runner.sweep import slots as slot_machines
+from runner.sweep.params import Value
+from runner.sweep.study import SweepConfig, held, open_study, settle_interrupted, trials_used
+from runner.sweep.trials import OUTPUTS_ATTR, RUN_ID_ATTR, TrialEnd, TrialResult, run_trial, trial_id
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    number: int
+    run_id: str
+    value: float
+    params: dict[str, Value]
+    outputs: str  # the downloaded outputs' folder
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    name: str
+    ran: tuple[TrialResult, ...]  # the trials this process ran, in the order they ended
+    complete: int  # over the whole study, earlier processes' trials included
+    pruned: int
+    failed: int
+    best: BestTrial | None
+    interrupted_before: int = 0  # trials an earlier process left running, asked again here
+    slots: tuple[str, ...] = field(default=())
+
+
+def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, slots: list[str]) -> SweepResult:  # type: ignore[no-untyped-def]
+    from optuna.trial import TrialState
+
+    from runner.sweep.study import INTERRUPTED
+
+    trials = study.get_trials(deepcopy=False)
+    count = lambda s: sum(1 for t in trials if t.state == s and not t.user_attrs.get(INTERRUPTED))  # noqa: E731
+    best = None
+    if count(TrialState.COMPLETE):
+        b = study.best_trial
+        best = BestTrial(b.number, b.user_attrs.get(RUN_ID_ATTR, trial_id(config, b.number)), float(b.value),
+                         dict(b.params), b.user_attrs.get(OUTPUTS_ATTR, ""))
+    return SweepResult(config.name, tuple(ran), count(TrialState.COMPLETE), count(TrialState.PRUNED),
+                       count(TrialState.FAIL), best, settled, tuple(slots))
+
+
+async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable[[TrialResult], None],
+                    journal: Journal | None = None) -> SweepResult:
+    journal = journal or Journal()
+    with held(config.name):
+        study = await asyncio.to_thread(open_study, config)
+        settled = settle_interrupted(study)
+        if settled:
+            on_event(Notice(f"sweep {config.name}: {settled} trial(s) an earlier process left unfinished are asked again"))
+        remaining = config.trials - trials_used(study)
+        ran: list[TrialResult] = []
+        if remaining <= 0:
+            return _summary(config, study, ran, settled, [])
+        life = Lifecycle(journal, on_event)
+        slots = await slot_machines.provision(life, config.spec, config.name, min(config.parallel, remaining))
+        distributions = {p.name: p.distribution() for p in config.params}
+        asked = 0
+
+        async def worker(slot: RunRecord) -> None:
+            nonlocal asked
+            while asked < remaining:
+                asked += 1  # no await between the check and here: one event loop, no race
+                trial = study.ask(distributions)
+                result = await run_trial(config, study, trial, slot, journal, on_event)
+                ran.append(result)
+                on_trial(result)
+
+        tasks = [asyncio.create_task(worker(s)) for s in slots]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                if t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)  # each cancelled trial cleans up first
+            await slot_machines.release(life, slots)  # nothing of the sweep keeps billing
+        return _summary(config, study, ran, settled, [s.run_id for s in slots])
+
+
+def ended(results: tuple[TrialResult, ...], end: TrialEnd) -> list[TrialResult]:
+    return [r for r in results if r.end == end]

@@ -1,0 +1,66 @@
+"""The sweep's machines: `--parallel P` slot runs (`<code>-<dataset>-s<K>`), provisioned once and
+lent to one trial after another; destroyed at the sweep's end, also after a failure or an interrupt,
+so nothing is left billing. A slot is a run of its own in the journal (it shows in `trainrig ls`
+while it holds a machine, and `trainrig down SLOT` destroys it like any run)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from infra import names
+from infra.spec import RunSpec
+from runner.events import Notice
+from runner.journal import RunRecord
+from runner.lifecycle import Lifecycle
+from runner.states import RunState
+
+
+def slot_id(spec: RunSpec, k: int) -> str:
+    return names.run_id(spec.code_name, f"{spec.dataset_name}-s{k}")
+
+
+def slot_spec(spec: RunSpec, k: int) -> RunSpec:
+    return replace(spec, dataset_name=f"{spec.dataset_name}-s{k}")
+
+
+async def _one(life: Lifecycle, spec: RunSpec, sweep: str, k: int) -> RunRecord:
+    rid = slot_id(spec, k)
+    if life.journal.exists(rid):
+        old = life.journal.load(rid)
+        if old.sweep == sweep and old.state == RunState.UP and not old.borrowed_from:
+            await life._machine(old)  # left by a sweep process that was killed: reuse it (its server may need a restart)
+            life.emit(Notice(f"slot {rid}: reusing its machine"))
+            return life.journal.load(rid)
+    record = await life.up(slot_spec(spec, k), max_restarts=0)
+    record.sweep = sweep
+    life.journal.save(record)
+    return record
+
+
+async def provision(life: Lifecycle, spec: RunSpec, sweep: str, count: int) -> list[RunRecord]:
+    """`count` slots at once; if one fails, those made are destroyed before the error goes on."""
+    tasks = [asyncio.create_task(_one(life, spec, sweep, k)) for k in range(1, count + 1)]
+    try:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    except BaseException:  # interrupted: the slots already up go too (one being made cleans up itself)
+        for t in tasks:
+            t.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        await release(life, [r for r in done if isinstance(r, RunRecord)])
+        raise
+    made = [r for r in results if isinstance(r, RunRecord)]
+    failed = [e for e in results if isinstance(e, BaseException)]
+    if failed:
+        await release(life, made)
+        raise failed[0]
+    return made
+
+
+async def release(life: Lifecycle, slots: list[RunRecord]) -> None:
+    """Destroy every slot, each one tried even when another fails (the first failure is raised)."""
+    done = await asyncio.gather(*(life.down(s.run_id, discard_outputs=True, stop=True) for s in slots),
+                                return_exceptions=True)
+    errors = [e for e in done if isinstance(e, BaseException)]
+    if errors:
+        raise errors[0]
