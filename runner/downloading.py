@@ -1,5 +1,7 @@
 """Downloading a run's outputs and logs, for Lifecycle: into one folder per download, resumed in
-the same folder when cut off, after a final sync that did not finish is run again."""
+the same folder when cut off, after a final sync that did not finish is run again. A multi-node
+run's outputs come from rank 0 (with `--outputs-from all`, node K's also under node-K/), and every
+node's logs under logs/node-K/."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from runner.errors import (
     TrainrigError,
     Unreachable,
 )
+from infra.spec import OutputsFrom
 from runner.events import Notice
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, for_run, why as _why
@@ -75,6 +78,8 @@ class Downloading(LifecycleBase):
                     self._phase(record, "collecting", str(folder))
                     outputs = await transfer.download(conn, machine, f"{run_dir}/store/outputs", folder / "outputs", "outputs", self.emit)
                     logs = await transfer.download(conn, machine, f"{run_dir}/store/logs", folder / "logs", "logs", self.emit)
+                    if len(record.all_nodes()) > 1:
+                        await self._download_nodes(record, folder)
             except (TrainrigError, asyncssh.Error, ConnectionError) as e:  # this computer's full disk: `run` says it
                 if folder is None or isinstance(e, BadInput):
                     raise
@@ -85,6 +90,21 @@ class Downloading(LifecycleBase):
                                          retry) from e
                 raise RemoteFailed(f"the download into {folder} stopped half-way ({e}): `{retry}` resumes it") from e
             return self._downloaded(run_id, folder, status, outputs, logs)
+
+    async def _download_nodes(self, record: RunRecord, folder: Path) -> None:
+        """Every node's logs into logs/node-K/ (rank 0's too); with `--outputs-from all`, the outputs
+        of node K >= 1 into node-K/outputs/ (rank 0's are the folder's own outputs/)."""
+        everything = record.spec.outputs_from == OutputsFrom.ALL
+
+        async def one(k: int, m: Machine) -> None:
+            async with ssh.connect(m) as conn:
+                store = f"{m.run_dir(record.run_id)}/store"
+                await transfer.download(conn, m, f"{store}/logs", folder / "logs" / f"node-{k}", f"node {k}'s logs", self.emit)
+                if everything and k:
+                    await transfer.download(conn, m, f"{store}/outputs", folder / f"node-{k}" / "outputs",
+                                            f"node {k}'s outputs", self.emit)
+
+        await asyncio.gather(*(one(k, m) for k, m in enumerate(record.all_nodes())))
 
     def _download_folder(self, record: RunRecord, outputs_root: Path) -> Path:
         """The folder of a download cut off earlier, else a new one, recorded before its first byte."""

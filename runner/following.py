@@ -1,27 +1,32 @@
 """Following a run, for Lifecycle: its log, metrics, telemetry and status from byte offsets,
 reconnecting when the connection drops, and reading the end from the bucket once a cloud machine
-has powered itself off."""
+has powered itself off. A multi-node run is followed on rank 0 while the other nodes are watched:
+one that fails stops the rest, and the run's outcome is the worst of all nodes'."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from contextlib import AsyncExitStack
 
 import asyncssh
 
-from runner import restarts, ssh
+from runner import nodes, restarts, ssh
 from runner.buckets import stored_log, stored_status
-from runner.errors import AuthFailed, HostKeyMismatch, RemoteFailed, Unreachable
+from runner.errors import AuthFailed, HostKeyMismatch, RemoteFailed, TrainrigError, Unreachable
 from runner.events import EventSink, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
 from runner.follow import Offsets, follow
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, for_run
 from runner.machine import Machine
+from runner.machine_tools import MachineTools
 from runner.remote.status import Status
 from runner.states import RunState
 from runner.tpu_release import release_if_done
 
 RECONNECT_FOR_S = 120.0
+NODE_POLL_S = 1.0
 
 
 class Following(LifecycleBase):
@@ -32,7 +37,15 @@ class Following(LifecycleBase):
         """Stream the followed files from `offsets` until the run ends; reconnects when the
         connection drops, and carries a run whose machine was taken away onto a new one."""
         while True:
-            status, offsets = await self._follow_attempt(record, offsets, conn, proc, machine)
+            if len(record.all_nodes()) > 1:
+                watch = asyncio.ensure_future(self._watch_nodes(record))
+                try:
+                    status, offsets = await self._follow_attempt(record, offsets, conn, proc, machine)
+                finally:
+                    watch.cancel()
+                status = await self._nodes_outcome(record, status)
+            else:
+                status, offsets = await self._follow_attempt(record, offsets, conn, proc, machine)
             now = self.journal.load(record.run_id)
             if not (restarts.restartable(now, status) or restarts.replaced(now, status)):
                 self._remember_outcome(record.run_id, status)
@@ -112,6 +125,70 @@ class Following(LifecycleBase):
         on_event(StatusChanged(stored))
         self.emit(Notice("the machine has powered itself off; the end of the run comes from its bucket"))
         return stored
+
+    async def _node_tools(self, record: RunRecord, stack: AsyncExitStack) -> list[MachineTools | None]:
+        """A connection to each of nodes 1.. (None: not reachable now; its outcome is not counted)."""
+        out: list[MachineTools | None] = []
+        for k, m in enumerate(record.all_nodes()[1:], 1):
+            try:
+                out.append(MachineTools(await stack.enter_async_context(ssh.connect(m)), m))
+            except TrainrigError as e:
+                self.emit(Notice(f"node {k} cannot be reached ({e}): its outcome is not counted"))
+                out.append(None)
+        return out
+
+    async def _node_statuses(self, run_id: str, on_nodes: list[MachineTools | None], until_done: bool) -> list[Status | None]:
+        """Nodes 1..: each one's status (None: unreadable); `until_done`: waits for each to end."""
+        out: list[Status | None] = []
+        for k, on_node in enumerate(on_nodes, 1):
+            st = None
+            try:
+                st = await on_node.status(run_id) if on_node is not None else None
+                while until_done and st is not None and not st.done:
+                    await asyncio.sleep(NODE_POLL_S)
+                    st = await on_node.status(run_id)
+            except (TrainrigError, OSError) as e:
+                self.emit(Notice(f"node {k} cannot be read ({e}): its outcome is not counted"))
+            out.append(st)
+        return out
+
+    async def _watch_nodes(self, record: RunRecord) -> None:
+        """While rank 0 is followed: a node that failed (its supervisor has already told the others)
+        gets the rest stopped from here too, in case its message was lost."""
+        async with AsyncExitStack() as stack:
+            await self._machine(record)  # the local servers may need a restart; the record gets their ports
+            on_nodes = await self._node_tools(record, stack)
+            while True:
+                await asyncio.sleep(NODE_POLL_S)
+                statuses = await self._node_statuses(record.run_id, on_nodes, False)
+                bad = [k for k, st in enumerate(statuses, 1) if st is not None and st.done and st.outcome != "succeeded"]
+                if bad:
+                    self.emit(Notice(f"node {bad[0]} ended without success: stopping the other nodes"))
+                    lead = record.all_nodes()[0]
+                    try:
+                        rank0 = MachineTools(await stack.enter_async_context(ssh.connect(lead)), lead)
+                    except TrainrigError:
+                        rank0 = None
+                    for k, on_node in enumerate([rank0, *on_nodes]):
+                        if on_node is not None and k not in bad:
+                            try:
+                                await on_node.stop(record.run_id, 10.0)
+                            except (TrainrigError, OSError):
+                                pass
+                    return
+
+    async def _nodes_outcome(self, record: RunRecord, lead: Status) -> Status:
+        """Rank 0's status with the worst outcome of every node's (waiting for each to end)."""
+        async with AsyncExitStack() as stack:
+            statuses = [lead, *await self._node_statuses(record.run_id, await self._node_tools(record, stack), True)]
+        known = [(k, st) for k, st in enumerate(statuses) if st is not None]
+        k, worst = known[nodes.worst([st.outcome or "lost" for _, st in known])]
+        synced = [st.final_sync_ok for _, st in known]
+        final_sync_ok = lead.final_sync_ok if record.spec.outputs_from == "rank0" or False not in synced else False
+        if k == 0:
+            return dataclasses.replace(lead, final_sync_ok=final_sync_ok)
+        return dataclasses.replace(lead, outcome=worst.outcome, exit_code=worst.exit_code,
+                                   reason=f"node {k}: {worst.reason}", final_sync_ok=final_sync_ok)
 
     def _remember_outcome(self, run_id: str, status: Status) -> None:
         record = self.journal.load(run_id)

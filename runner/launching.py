@@ -87,6 +87,8 @@ class Launching(LifecycleBase):
             config.env += [list(kv) for kv in node.env]
             config.node_rank, config.peers, config.peer_token = node.rank, [list(p) for p in plan.peers], plan.token
             config.launcher_args = list(node.launcher_args)
+            if out is not None and node.rank:  # a bucket: each node's store of its own, beside rank 0's
+                config.output_uri = str(out.child(f"node-{node.rank}"))
         args = ["launch", run_dir] + (["follow"] if follow_log else [])
         # The tools were checked by the uploads above (same connection), so no retry is needed here.
         proc = await tools.open_process(conn, machine, args, python)
@@ -150,6 +152,8 @@ class Launching(LifecycleBase):
         record = self._live(run_id)
         self._warn_cloud_limit(record)
         machine = await self._machine(record)
+        if len(record.all_nodes()) > 1:
+            return await self._start_nodes(record, follow_log)
         async with ssh.connect(machine) as conn:
             with self.journal.lock(run_id, "start"):
                 await self._refuse_if_training(conn, machine, run_id)
@@ -161,3 +165,34 @@ class Launching(LifecycleBase):
             if proc is None:
                 return None
             return await self._follow(record, offsets, conn, proc, machine)
+
+    async def _start_nodes(self, record: RunRecord, follow_log: bool) -> Status | None:
+        """Every node at once: uploads, then supervisors told their rank and peers; rank 0 is followed.
+        A node that could not start stops those that did: none is left training alone."""
+        run_id, machines = record.run_id, record.all_nodes()
+        async with AsyncExitStack() as stack:
+            conns = [await stack.enter_async_context(ssh.connect(m)) for m in machines]
+            with self.journal.lock(run_id, "start"):
+                for conn, m in zip(conns, machines):
+                    await self._refuse_if_training(conn, m, run_id)
+                plan = nodes.plan(record.spec, machines)
+                assert plan is not None
+                results = await asyncio.gather(*(
+                    self._upload_and_launch(c, record, m, follow_log and k == 0, node=plan.nodes[k], plan=plan)
+                    for k, (c, m) in enumerate(zip(conns, machines))), return_exceptions=True)
+                failed = [r for r in results if isinstance(r, BaseException)]
+                if failed:
+                    await asyncio.gather(*(MachineTools(c, m).stop(run_id, 10.0) for c, m in zip(conns, machines)),
+                                         return_exceptions=True)
+                    for r in results:
+                        if not isinstance(r, BaseException) and r[1] is not None:
+                            r[1].close()
+                    e = failed[0]
+                    if isinstance(e, (OSError, asyncssh.Error)):
+                        raise ConnectionLost(f"starting run {run_id} on its {len(machines)} nodes", _why(e),
+                                             f"trainrig start {run_id}") from e
+                    raise e
+            offsets, proc = results[0]  # type: ignore[misc]
+            if proc is None:
+                return None
+            return await self._follow(record, offsets, conns[0], proc, machines[0])
