@@ -1,6 +1,6 @@
 """A run's current state, folded from its journal record and the events of following it: what the
-runs table and the run screen draw, and what the console printer (tui/console.py) prints from. Pure: no I/O, no clock unless
-one is passed, so a test builds any view from typed events.
+runs table and the run screen draw, and what the console printer (tui/console.py) prints from.
+Pure: no I/O, no clock unless one is passed, so a test builds any view from typed events.
 """
 
 from __future__ import annotations
