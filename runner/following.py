@@ -22,7 +22,7 @@ from runner.lifecycle_base import LifecycleBase, for_run
 from runner.machine import Machine
 from runner.machine_tools import MachineTools
 from runner.remote.status import Status
-from runner.states import RunState
+from runner.states import MachinePhase, Outcome, RunState
 from runner.tpu_release import release_if_done
 
 RECONNECT_FOR_S = 120.0
@@ -76,7 +76,7 @@ class Following(LifecycleBase):
                 for phase, _at in event.status.phases[shown:]:
                     self.emit(PhaseChanged(phase, _phase_detail(event.status, phase)))
                 shown = len(event.status.phases)
-                if event.status.phase == "pulling dataset" and event.status.pull_progress:
+                if event.status.phase == MachinePhase.PULLING_DATASET and event.status.pull_progress:
                     nbytes, files = event.status.pull_progress
                     self.emit(Progress("dataset", nbytes, 0, files))
                 if event.status.warning != warning:
@@ -161,7 +161,7 @@ class Following(LifecycleBase):
             while True:
                 await asyncio.sleep(NODE_POLL_S)
                 statuses = await self._node_statuses(record.run_id, on_nodes, False)
-                bad = [k for k, st in enumerate(statuses, 1) if st is not None and st.done and st.outcome != "succeeded"]
+                bad = [k for k, st in enumerate(statuses, 1) if st is not None and st.done and st.outcome != Outcome.SUCCEEDED]
                 if bad:
                     self.emit(Notice(f"node {bad[0]} ended without success: stopping the other nodes"))
                     lead = record.all_nodes()[0]
@@ -182,7 +182,7 @@ class Following(LifecycleBase):
         async with AsyncExitStack() as stack:
             statuses = [lead, *await self._node_statuses(record.run_id, await self._node_tools(record, stack), True)]
         known = [(k, st) for k, st in enumerate(statuses) if st is not None]
-        k, worst = known[nodes.worst([st.outcome or "lost" for _, st in known])]
+        k, worst = known[nodes.worst([st.outcome or Outcome.LOST for _, st in known])]
         synced = [st.final_sync_ok for _, st in known]
         final_sync_ok = lead.final_sync_ok if record.spec.outputs_from == "rank0" or False not in synced else False
         if k == 0:
@@ -193,12 +193,16 @@ class Following(LifecycleBase):
     def _remember_outcome(self, run_id: str, status: Status) -> None:
         record = self.journal.load(run_id)
         if record.state == RunState.STARTED and status.done and not restarts.restartable(record, status):
-            record.state, record.outcome, record.exit_code, record.reason = "finished", status.outcome, status.exit_code, status.reason
+            record.state, record.outcome, record.exit_code, record.reason = RunState.FINISHED, status.outcome, status.exit_code, status.reason
             self.journal.save(record)
 
     @for_run
-    async def follow_logs(self, run_id: str, offset: int = 0) -> Status:
+    async def follow_logs(self, run_id: str, offset: int = 0, node: int | str = 0) -> Status:
+        """The log from `offset` until the run ends; `node`: a multi-node run's rank K (from its
+        start), or nodes.ALL (every node's, interleaved, each line prefixed `[K] `)."""
         record = self._live(run_id)
+        if node != 0:
+            return await self._follow_node_logs(record, node)  # type: ignore[attr-defined]  (Reading's)
         return await self._follow(record, Offsets(log=offset))
 
     @for_run
@@ -210,12 +214,12 @@ class Following(LifecycleBase):
 
 
 def _phase_detail(status: Status, phase: str) -> str:
-    if phase == "installing" and status.venv_reused is None and status.phase == "installing":
+    if phase == MachinePhase.INSTALLING and status.venv_reused is None and status.phase == MachinePhase.INSTALLING:
         return "requirements into a cached venv (pip output in logs/install.log)"
-    if phase == "training":
+    if phase == MachinePhase.TRAINING:
         return "reused the cached venv" if status.venv_reused else ""
-    if phase == "installing" and status.pull_progress:
+    if phase == MachinePhase.INSTALLING and status.pull_progress:
         return f"(dataset: {status.pull_progress[1]} files pulled)"
-    if phase == "finished" and status.done:
+    if phase == MachinePhase.FINISHED and status.done:
         return f"{status.outcome}" + (f": {status.reason}" if status.reason else "")
     return ""

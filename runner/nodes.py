@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infra.spec import Launcher, RunSpec
 from runner.machine import Machine
+from runner.states import Outcome
 
 CLOUD_MASTER_PORT = 29500  # torchrun's default; the run's private network admits every port between its machines
 CLOUD_PEER_PORT = 29400  # the supervisors' failure messages (runner/remote/peers.py)
-ALL = None  # `--node all`: every node's log, each line prefixed with `[K] `
+ALL = "all"  # `logs --node all`: every node's log, each line prefixed with `[K] `
 
 
 def free_port() -> int:
@@ -78,5 +79,38 @@ def plan(spec: RunSpec, machines: list[Machine]) -> NodePlan | None:
 
 def worst(outcomes: list[str]) -> int:
     """The index of the worst outcome among the nodes' (a failure over a stop over a success)."""
-    order = ("succeeded", "stopped", "timed_out", "preempted", "lost", "install_failed", "failed")
+    order = (Outcome.SUCCEEDED, Outcome.STOPPED, Outcome.TIMED_OUT, Outcome.PREEMPTED, Outcome.LOST, Outcome.INSTALL_FAILED,
+             Outcome.FAILED)
     return max(range(len(outcomes)), key=lambda i: (order.index(outcomes[i]) if outcomes[i] in order else len(order), -i))
+
+
+def which_nodes(record_nodes: int, node: int | str, run_id: str) -> list[int]:
+    """The ranks `logs --node` names: one, or every one for `all`."""
+    from runner.errors import BadInput
+
+    if node == ALL:
+        return list(range(record_nodes))
+    if not isinstance(node, int) or not 0 <= node < record_nodes:
+        raise BadInput(f"run {run_id} has {record_nodes} node(s): give --node 0{f' to {record_nodes - 1}' if record_nodes > 1 else ''}"
+                       f" or --node all.")
+    return [node]
+
+
+@dataclass
+class Prefixer:
+    """`[K] ` before every line of node K's log, across chunks that split lines anywhere."""
+
+    rank: int
+    at_line_start: bool = True
+    _tag: bytes = field(init=False, default=b"")
+
+    def __post_init__(self) -> None:
+        self._tag = f"[{self.rank}] ".encode()
+
+    def feed(self, data: bytes) -> bytes:
+        if not data:
+            return data
+        out = (self._tag if self.at_line_start else b"") + data
+        self.at_line_start = out.endswith(b"\n")
+        body = out[:-1] if self.at_line_start else out
+        return body.replace(b"\n", b"\n" + self._tag) + (b"\n" if self.at_line_start else b"")

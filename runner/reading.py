@@ -10,17 +10,18 @@ from typing import Callable
 
 import asyncssh
 
-from runner import ssh
+from runner import nodes, ssh
 from runner.buckets import copy_stored_object, stored_object, stored_status
 from runner.errors import BadInput, NoMachine, RemoteFailed, TrainrigError, Unreachable
-from runner.events import MetricPoint, Notice
+from runner.events import LogChunk, MetricPoint, Notice, StatusChanged
 from runner.journal import RunRecord
 from runner.lifecycle_base import LifecycleBase, for_run
+from runner.machine import Machine
 from runner.machine_tools import MachineTools
 from runner.metrics import parse_lines
 from runner.remote.status import Status
 from runner.remote.telemetry import Sample
-from runner.states import HAS_MACHINE, RunState
+from runner.states import HAS_MACHINE, Outcome, RunState
 from runner.tensorboard import Tunnel, serve_tensorboard
 from runner.tpu_release import release_if_done
 
@@ -71,9 +72,19 @@ class Reading(LifecycleBase):
         return b"".join(parts)
 
     @for_run
-    async def stream_log(self, run_id: str, write: Callable[[bytes], object]) -> int:
+    async def stream_log(self, run_id: str, write: Callable[[bytes], object], node: int | str = 0) -> int:
         """Pass the training log to `write` piece by piece (memory stays bounded however long the
-        log); returns its size."""
+        log); returns its size. `node`: a multi-node run's rank K, or nodes.ALL (each node's in turn,
+        every line prefixed `[K] `)."""
+        if node != 0:
+            record = self._live(run_id)
+            await self._machine(record)  # the local servers may need a restart; the record gets their ports
+            size = 0
+            for k in nodes.which_nodes(len(record.all_nodes()), node, run_id):
+                pre = nodes.Prefixer(k) if node == nodes.ALL else None
+                size += await self._read_log_from_machine(
+                    record, (lambda d, pre=pre: write(pre.feed(d))) if pre else write, record.all_nodes()[k])
+            return size
         record = self.journal.load(run_id)
         if record.stack is not None and record.effective_spec().output_store:
             # A cloud run's log is synced to its bucket: readable with the machine off, or gone.
@@ -95,11 +106,12 @@ class Reading(LifecycleBase):
                 return size
         return await self._read_log_from_machine(self._live(run_id), write)
 
-    async def _read_log_from_machine(self, record: RunRecord, write: Callable[[bytes], object]) -> int:
+    async def _read_log_from_machine(self, record: RunRecord, write: Callable[[bytes], object],
+                                     machine: Machine | None = None) -> int:
         run_id = record.run_id
         if record.state not in HAS_MACHINE or record.machine is None:
             raise NoMachine(run_id, record.state)
-        machine = await self._machine(record)
+        machine = machine or await self._machine(record)
         size = 0
         async with ssh.connect(machine) as conn:
             try:
@@ -115,6 +127,29 @@ class Reading(LifecycleBase):
         if proc.exit_status != 0:
             raise BadInput(f"run {run_id} has no log yet: `trainrig start {run_id}` starts its training.")
         return size
+
+    async def _follow_node_logs(self, record: RunRecord, node: int | str) -> Status:
+        """`logs --node K -f` (or all, interleaved as lines come, each prefixed `[K] `) until those
+        nodes end; returns the worst of their statuses."""
+        from runner.follow import Offsets, follow
+
+        await self._machine(record)
+        ranks = nodes.which_nodes(len(record.all_nodes()), node, record.run_id)
+
+        async def one(k: int) -> Status:
+            m, pre = record.all_nodes()[k], nodes.Prefixer(k) if node == nodes.ALL else None
+
+            def on_event(event):  # type: ignore[no-untyped-def]
+                if isinstance(event, LogChunk):
+                    self.emit(LogChunk(event.offset, pre.feed(event.data)) if pre else event)
+                elif not isinstance(event, StatusChanged) or k == ranks[0]:
+                    self.emit(event)
+
+            async with ssh.connect(m) as conn:
+                return (await follow(conn, m, record.run_id, Offsets(log=0), on_event))[0]
+
+        statuses = await asyncio.gather(*(one(k) for k in ranks))
+        return statuses[nodes.worst([st.outcome or Outcome.LOST for st in statuses])]
 
     @for_run
     async def status(self, run_id: str) -> StatusReport:

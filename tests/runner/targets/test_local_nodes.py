@@ -1,0 +1,93 @@
+"""Multi-node runs on the `local` target: two embedded machines on loopback, each behind its own SSH
+server, running a real torchrun job (gloo on the CPU) through the real command line."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from runner import nodes
+from runner.journal import Journal
+from runner.lifecycle import Lifecycle
+from tests.conftest import ROOT, make_code, manifest, only_folder, record
+
+DDP = ROOT / "examples" / "ddp"
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="torch is not installed here: `pip install torch==2.13.0` (as .ci/run does) runs the multi-node tests")
+
+
+def _all_reduce(folder: Path) -> dict:
+    return json.loads((folder / "allreduce.json").read_text())
+
+
+@needs_torch
+def test_two_nodes_all_reduce_with_torchrun_and_every_log_comes_home(trainrig, tmp_path, state_home):
+    done = trainrig("run", str(DDP), "--code-name", "ddp2", "--dataset-name", "none", "--nodes", "2",
+                    "--launcher", "torchrun", "--outputs-from", "all", "--outputs", str(tmp_path / "out"))
+    assert done.code == 0, done.err
+    folder = only_folder(tmp_path / "out")
+    # Each process contributed its rank + 1: 1 + 2.
+    rank0, node1 = _all_reduce(folder / "outputs"), _all_reduce(folder / "node-1" / "outputs")
+    assert rank0["sum"] == node1["sum"] == 3.0 and rank0["world_size"] == node1["world_size"] == 2
+    assert {rank0["rank"], node1["rank"]} == {0, 1}
+    assert (rank0["node_rank"], node1["node_rank"]) == (0, 1)  # TRAINRIG_NODE_RANK, from each node's supervisor
+    for k in (0, 1):
+        assert "first all-reduce at" in (folder / "logs" / f"node-{k}" / "train.log").read_text()
+    assert (folder / "logs" / "train.log").read_text() == (folder / "logs" / "node-0" / "train.log").read_text()
+    assert manifest(folder)["outcome"] == "succeeded"
+    rec = record(state_home, "ddp2-none")
+    assert rec["state"] == "destroyed" and len(rec["nodes"]) == 2
+    assert len({m["port"] for m in rec["nodes"]}) == 2 and rec["nodes"][0] == rec["machine"]
+    assert rec["nodes"][0]["host_keys"] != rec["nodes"][1]["host_keys"]  # a host key of its own, pinned
+    run_dir = state_home / "runs" / "ddp2-none"
+    assert not (run_dir / "sandbox").exists() and not (run_dir / "node-1").exists()
+
+
+@needs_torch
+def test_each_node_gets_its_rank_and_peers_and_logs_read_per_node(trainrig, tmp_path, state_home):
+    code = make_code(tmp_path / "envs", """
+        import os
+        names = ("TRAINRIG_NODE_RANK", "TRAINRIG_NUM_NODES", "TRAINRIG_NODE_IPS", "TRAINRIG_MASTER_ADDR",
+                 "TRAINRIG_GPUS_PER_NODE", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "NODE_RANK")
+        print(" ".join(f"{n}={os.environ[n]}" for n in names), flush=True)
+    """)
+    assert trainrig("up", str(code), "--dataset-name", "none", "--nodes", "2", "--command", "python train.py").code == 0
+    try:
+        done = trainrig("start", "envs-none")
+        assert done.code == 0, done.err
+        life = Lifecycle(Journal(state_home))
+        parts: list[bytes] = []
+        asyncio.run(life.stream_log("envs-none", parts.append, node=nodes.ALL))
+        lines = b"".join(parts).decode().splitlines()
+        seen = {line[:4]: dict(kv.split("=", 1) for kv in line[4:].split()) for line in lines}
+        assert set(seen) == {"[0] ", "[1] "}
+        zero, one = seen["[0] "], seen["[1] "]
+        assert (zero["TRAINRIG_NODE_RANK"], one["TRAINRIG_NODE_RANK"]) == ("0", "1") == (zero["NODE_RANK"], one["NODE_RANK"])
+        assert zero["TRAINRIG_NUM_NODES"] == one["TRAINRIG_NUM_NODES"] == zero["WORLD_SIZE"] == "2"
+        assert zero["TRAINRIG_NODE_IPS"] == "127.0.0.1,127.0.0.1" and zero["MASTER_ADDR"] == "127.0.0.1"
+        assert zero["TRAINRIG_GPUS_PER_NODE"] == "0" and zero["MASTER_PORT"] == one["MASTER_PORT"]
+        one_only: list[bytes] = []
+        asyncio.run(life.stream_log("envs-none", one_only.append, node=1))
+        assert b"".join(one_only).decode() == next(line for line in lines if line.startswith("[1] "))[4:] + "\n"
+        status = asyncio.run(life.follow_logs("envs-none", 0, node=1))
+        assert status.outcome == "succeeded"
+    finally:
+        assert trainrig("down", "envs-none", "--discard-outputs").code == 0
+
+
+@pytest.mark.parametrize("args", [
+    ("--nodes", "0"),
+    ("--nodes", "2", "--target", "ssh", "--host", "someone@192.0.2.1"),
+    ("--nodes", "65"),
+])
+def test_bad_node_options_exit_2_and_start_nothing(trainrig, tmp_path, state_home, args):
+    code = make_code(tmp_path / "badnodes", "print('never')\n")
+    done = trainrig("run", str(code), "--dataset-name", "none", *args)
+    assert done.code == 2, done.err
+    assert len(done.err.strip().splitlines()) == 1  # one sentence
+    assert not (state_home / "runs" / "badnodes-none").exists()
