@@ -84,6 +84,20 @@ def check_image(target: str, image: str | None) -> None:
         raise BadInput(f"--image {image!r} is not {kind}, which {target} needs: e.g. --image {_IMAGE_EXAMPLE[target]}.")
 
 
+def check_cloud_nodes(target: str, cloud: CloudSpec | None, nodes: int) -> None:
+    """A TPU pod slice is already several machines (its hosts run the training together), and trainrig
+    makes one slice per run: several nodes of TPUs are asked for by a bigger slice, not by --nodes."""
+    from infra import catalog
+
+    if cloud is None or nodes <= 1:
+        return
+    entry = catalog.load().find(target, cloud.accelerator)
+    if entry is not None and entry.kind == "tpu":
+        raise BadInput(f"--nodes {nodes} does not apply to the TPU slice {cloud.accelerator}: a pod slice's hosts are its "
+                       "nodes, so leave out --nodes and choose a bigger slice (`trainrig accelerators --cloud gcp` lists "
+                       "them with their hosts).")
+
+
 def check_disk(target: str, disk_gb: int) -> None:
     least = MIN_DISK_GB[target]
     if disk_gb < least:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from infra.engine_errors import Failure, explain
-from infra.engine_outputs import StackOutputs
+from infra.engine_outputs import StackOutputs, nodes_from_stack
 from infra.errors import BadInput, EngineFailed, EngineMissing, TrainrigError
 
 OutputSink = Callable[[str], None]
@@ -232,6 +232,7 @@ def _outputs(values: dict[str, object], run_id: str) -> StackOutputs:
         return StackOutputs(
             address=str(values["address"]), ssh_user=str(values["sshUser"]), host_key=str(values["hostKey"]),
             output_bucket=str(values["outputBucket"]), hourly_price=float(values["hourlyPrice"]),  # type: ignore[arg-type]
+            nodes=nodes_from_stack(values.get("nodes")),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise TrainrigError(f"run {run_id}'s stack lacks the output {e}: was it made by another program? "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.components.machine import MachineComponent
 from infra.errors import BadInput
 from infra.stack_inputs import StackInputs
 
@@ -18,7 +19,12 @@ STACK_OUTPUTS = {
 }
 
 
-def _component(inputs: StackInputs) -> pulumi.ComponentResource:
+# Several machines (`--nodes N`, a TPU pod slice's workers): a list, in rank order, of
+# {"address": public, "privateAddress": on the run's network, "hostKey": pinned} (infra/engine_outputs.py).
+NODES_OUTPUT = "nodes"
+
+
+def _component(inputs: StackInputs) -> MachineComponent:
     # Each cloud's SDK is imported only when its stack is built: a GCP run never loads pulumi_aws.
     offer = inputs.offer
     if offer.cloud == "gcp" and offer.kind == "gpu":
@@ -36,9 +42,11 @@ def _component(inputs: StackInputs) -> pulumi.ComponentResource:
     raise BadInput(f"trainrig has no {offer.kind} machine on {offer.cloud} (asked for {offer.accelerator}).")
 
 
-def build(inputs: StackInputs) -> pulumi.ComponentResource:
+def build(inputs: StackInputs) -> MachineComponent:
     """Declare the run's machine and export what the runner needs to reach it."""
     machine = _component(inputs)
     for output_name, attribute in STACK_OUTPUTS.items():
         pulumi.export(output_name, getattr(machine, attribute))
+    if machine.nodes is not None:  # several machines only: a one-machine stack's outputs stay as they were
+        pulumi.export(NODES_OUTPUT, machine.nodes)
     return machine

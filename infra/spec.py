@@ -9,7 +9,7 @@ from enum import Enum
 from pathlib import Path
 
 from infra import names
-from infra.cloud import CLOUD_TARGETS, CloudOptions, CloudSpec, build_cloud, check_cloud_buckets
+from infra.cloud import CLOUD_TARGETS, CloudOptions, CloudSpec, build_cloud, check_cloud_buckets, check_cloud_nodes
 from infra.errors import BadInput
 
 TARGETS = ("local", "ssh", *CLOUD_TARGETS)
@@ -259,6 +259,7 @@ def build_spec(
         if not python or any(c.isspace() for c in python):
             raise BadInput(f"--python {python!r} is not an interpreter: give its path on the machine, e.g. /opt/conda/bin/python.")
     node_opts = _check_nodes(target, nodes, launcher, outputs_from)
+    check_cloud_nodes(target, cloud_spec, nodes)
     if identity_file is not None and not Path(identity_file).expanduser().is_file():
         raise BadInput(f"the key file {identity_file} does not exist: give the path of your private key.")
     if known_hosts is not None and not Path(known_hosts).expanduser().is_file():

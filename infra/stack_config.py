@@ -17,13 +17,13 @@ from typing import Callable, Mapping
 from infra.cloud import CLOUD_TARGETS, CloudSpec
 from infra.durations import exact_duration, parse_duration
 from infra.errors import BadInput
-from infra.spec import EntryPoint, RunSpec
+from infra.spec import EntryPoint, Launcher, OutputsFrom, RunSpec, _check_nodes
 
 NS = "trainrig"
 # Structured values arrive in the Pulumi program as JSON text; in the YAML file as YAML.
 _LISTS_AND_MAPS = ("command", "env")
 _BOOLS = ("spot", "anyZone")
-_INTS = ("diskGb",)
+_INTS = ("diskGb", "nodes")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,10 @@ def to_config(spec: RunSpec, keys: MachineKeys) -> dict[str, object]:
         "module": spec.entry.module, "command": list(spec.entry.command) or None, "dataset": spec.dataset,
         "env": dict(spec.env) or None, "installScript": spec.install_script, "outputStore": spec.output_store,
         image_key(spec.target): cloud.image, "anyZone": True if cloud.any_zone else None,
+        # Multi-node keys only when not the default, so a one-machine run's file stays as it was.
+        "nodes": spec.nodes if spec.nodes != 1 else None,
+        "launcher": spec.launcher.value if spec.launcher != Launcher.NONE else None,
+        "outputsFrom": spec.outputs_from.value if spec.outputs_from != OutputsFrom.RANK0 else None,
     }
     values.update({k: v for k, v in optional.items() if v is not None})
     out: dict[str, object] = {f"{NS}:{k}": v for k, v in values.items()}
@@ -128,11 +132,21 @@ def from_config(get: Callable[[str], object | None]) -> tuple[RunSpec, MachineKe
         max_runtime_s=parse_duration(str(value(f"{NS}:maxRuntime", True)), "trainrig:maxRuntime"),
         sync_interval_s=parse_duration(str(value(f"{NS}:syncInterval", True)), "trainrig:syncInterval"),
         install_script=_opt(value(f"{NS}:installScript")), output_store=_opt(value(f"{NS}:outputStore")),
-        cloud=cloud,
+        cloud=cloud, **_node_options(value),
     )
     keys = MachineKeys(ssh_public_key=str(value(f"{NS}:sshPublicKey", True)),
                        host_key_file=str(value(f"{NS}:hostKeyFile", True)))
     return spec, keys
+
+
+def _node_options(value: Callable[[str], object | None]) -> dict[str, object]:
+    """nodes, launcher and outputs-from, checked as `--nodes/--launcher/--outputs-from` are."""
+    nodes = int(value(f"{NS}:nodes") or 1)  # type: ignore[call-overload]
+    launcher = str(value(f"{NS}:launcher") or Launcher.NONE.value)
+    outputs_from = str(value(f"{NS}:outputsFrom") or OutputsFrom.RANK0.value)
+    target = str(value(f"{NS}:target"))
+    how, which = _check_nodes(target, nodes, launcher, outputs_from)
+    return {"nodes": nodes, "launcher": how, "outputs_from": which}
 
 
 def _opt(v: object | None) -> str | None:
@@ -193,7 +207,7 @@ def spec_from_stack(stacks_dir: Path, run_id: str, home: Path) -> RunSpec:
     from dataclasses import replace
 
     from infra import catalog
-    from infra.cloud import check_cloud_buckets, check_disk, check_image, parse_ssh_from
+    from infra.cloud import check_cloud_buckets, check_cloud_nodes, check_disk, check_image, parse_ssh_from
 
     spec, keys = read(stacks_dir, run_id)
     writer = Path(keys.host_key_file).resolve().parents[2]  # <home>/runs/<run>/host_key
@@ -207,6 +221,7 @@ def spec_from_stack(stacks_dir: Path, run_id: str, home: Path) -> RunSpec:
     check_cloud_buckets(spec.target, spec.dataset, spec.output_store)
     check_disk(spec.target, cloud.disk_gb)  # a run switched from gcp may hold a disk too small for aws
     check_image(spec.target, cloud.image)
+    check_cloud_nodes(spec.target, cloud, spec.nodes)  # `trainrig:nodes` set on a TPU slice's run
     offer = catalog.resolve(spec.target, cloud.accelerator_text, zone=cloud.zone, region=cloud.region, spot=cloud.spot)
     cloud = replace(cloud, accelerator=offer.accelerator, count=offer.count, zone=offer.zone, region=offer.region,
                     ssh_from=parse_ssh_from(cloud.ssh_from) if cloud.ssh_from else "")

@@ -42,6 +42,17 @@ class StackInputs:
     output_store_bucket: str | None = None  # the user's own output bucket (else the stack makes one)
     output_store_prefix: str = ""
     failsafe_minutes: int = 13 * 60  # the machine powers off by itself after this, whatever happens
+    nodes: int = 1  # machines of the offer that train together (`--nodes`); a TPU pod slice is one, of offer.hosts
+
+    @property
+    def host_count(self) -> int:
+        """Every machine of the run: its nodes, or a TPU pod slice's hosts. Above 1, they reach each other."""
+        return self.nodes * self.offer.hosts
+
+    @property
+    def hourly_usd(self) -> float:
+        """What the run's machines cost together per hour (a pod slice's price covers all its hosts)."""
+        return self.offer.hourly_usd * self.nodes
 
     @property
     def labels(self) -> dict[str, str]:
@@ -91,5 +102,5 @@ def inputs_for(spec: "RunSpec", keys: "MachineKeys") -> StackInputs:
         ssh_public_key=keys.ssh_public_key, host_key=HostKey(private_openssh=private, public_openssh=public),
         project=cloud.project, image=cloud.image, dataset_bucket=dataset_bucket, dataset_prefix=dataset_prefix,
         output_store_bucket=out_bucket, output_store_prefix=out_prefix,
-        failsafe_minutes=spec.max_runtime_s // 60 + FAILSAFE_MARGIN_MIN,
+        failsafe_minutes=spec.max_runtime_s // 60 + FAILSAFE_MARGIN_MIN, nodes=spec.nodes,
     )

@@ -126,6 +126,18 @@ def _ssh_ingress(cidr: str) -> aws.ec2.SecurityGroupIngressArgs:
     )
 
 
+PEER_RULE_DESCRIPTION = "the run machines to each other, every port"
+
+
+def _peer_ingress() -> aws.ec2.SecurityGroupIngressArgs:
+    """The run's machines reach each other on every port (torchrun's c10d rendezvous, NCCL, gloo): the
+    source is the group itself (`self`), so only instances in this group match, never an address range.
+    Inline, like the SSH rule: a separate SecurityGroupIngressRule next to inline rules makes the two
+    fight over the group's rules (pulumi-aws SecurityGroup docs). A protocol of -1 takes ports 0-0."""
+    return aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0, self=True,
+                                            description=PEER_RULE_DESCRIPTION)
+
+
 def root_volume_gb(ami: aws.ec2.GetAmiResult, asked_gb: int) -> int:
     """The root volume's size: the asked one, unless the image's own snapshot is larger, which EC2
     refuses ("volume size is smaller than the snapshot"): then one sentence before any instance."""
@@ -181,7 +193,7 @@ class AwsGpuMachine(MachineComponent):
             description=f"trainrig run {inputs.run_id}: {SSH_RULE_DESCRIPTION}",
             vpc_id=net.vpc.id,
             region=region,
-            ingress=[_ssh_ingress(inputs.ssh_from)],
+            ingress=[_ssh_ingress(inputs.ssh_from)] + ([_peer_ingress()] if inputs.host_count > 1 else []),
             # Open egress: pip, the dataset and output buckets, the AMI's package mirrors.
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
@@ -213,8 +225,10 @@ class AwsGpuMachine(MachineComponent):
         profile = aws.iam.InstanceProfile(base, role=role.name, tags=labels, opts=child)
 
         market, shutdown_behavior = _market(inputs.spot)
-        instance = aws.ec2.Instance(
-            base,
+        # One machine keeps the run's name (an existing stack's instance is not replaced); several carry their rank.
+        names = [base] if inputs.nodes == 1 else [f"{base}-n{rank}" for rank in range(inputs.nodes)]
+        instances = [aws.ec2.Instance(
+            name,
             ami=ami.id,
             instance_type=offer.machine_type,
             region=region,
@@ -239,7 +253,7 @@ class AwsGpuMachine(MachineComponent):
             instance_initiated_shutdown_behavior=shutdown_behavior,
             # A secret: it holds the private host key.
             user_data=pulumi.Output.secret(aws_cloud_config(inputs.host_key, inputs.failsafe_minutes, region)),
-            tags={**labels, "Name": base},
+            tags={**labels, "Name": name},
             volume_tags=labels,
             # The runner starts pulling the dataset as soon as it logs in: the rights must be there;
             # the boot needs the route out (cloud-init's packages). Destroyed first, before the network.
@@ -247,6 +261,7 @@ class AwsGpuMachine(MachineComponent):
             # replace a machine that is training.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[rights, net.route],
                                         ignore_changes=["ami"]),
-        )
-
-        self._publish(instance.public_ip, AMI_SSH_USER, inputs, self.output_bucket)
+        ) for name in names]
+        pairs = pulumi.Output.all(*[pulumi.Output.all(vm.public_ip, vm.private_ip) for vm in instances])
+        self._set_nodes(inputs, pairs, inputs.nodes)
+        self._publish(instances[0].public_ip, AMI_SSH_USER, inputs, self.output_bucket)

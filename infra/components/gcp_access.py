@@ -93,6 +93,30 @@ def bucket_location(region: str) -> str:
     return _BUCKET_REGION.get(region, region).upper()
 
 
+PEER_RULE_DESCRIPTION = "the run's machines to each other, every port; nothing from outside"
+
+
+def peer_rule(base: str, inputs: StackInputs, network: pulumi.Input[str], tag: str,
+              child: pulumi.ResourceOptions) -> gcp.compute.Firewall:
+    """The run's machines reach each other on every port (torchrun's c10d rendezvous, NCCL and gloo, JAX's
+    coordinator pick many): the source is the run's network tag alone, no address range, so nothing
+    outside the run's own machines matches it (a rule with source tags and no source ranges admits only
+    traffic from instances carrying the tag, on the rule's network:
+    https://cloud.google.com/firewall/docs/firewalls#sources_for_ingress_rules). The network is the run's
+    alone (gcp_network.py), so no other project VM sits on it either."""
+    return gcp.compute.Firewall(
+        f"{base}-peer",
+        network=network,
+        project=inputs.project,
+        direction="INGRESS",
+        allows=[gcp.compute.FirewallAllowArgs(protocol="all")],
+        source_tags=[tag],
+        target_tags=[tag],
+        description=f"trainrig run {inputs.run_id}: {PEER_RULE_DESCRIPTION}",
+        opts=child,
+    )
+
+
 class GcpAccess(pulumi.ComponentResource):
     """Firewall, output bucket and service account of one run (shared by the GPU VM and the TPU VM)."""
 
@@ -121,6 +145,8 @@ class GcpAccess(pulumi.ComponentResource):
             description=f"trainrig run {inputs.run_id}: SSH from the user address only",
             opts=child,
         )
+        if inputs.host_count > 1:
+            peer_rule(base, inputs, self.network, self.network_tag, child)
 
         account = gcp.serviceaccount.Account(
             f"{base}-sa",

@@ -28,6 +28,12 @@ def nic_type(machine_type: str) -> str | None:
     return "GVNIC" if machine_type.split("-", 1)[0] in GVNIC_SERIES else None
 
 
+def node_name(inputs: StackInputs, rank: int) -> str:
+    """One machine keeps the run's name (an existing stack's instance is not replaced); several carry their
+    rank: at most "trainrig-" + 40 + "-n63" + Pulumi's 8-character suffix = 61 of GCE's 63."""
+    return base_name(inputs) if inputs.nodes == 1 else f"{base_name(inputs)}-n{rank}"
+
+
 # The cloud-side limit counts from provisioning and cannot be re-armed by the machine, so it leaves
 # room for a `trainrig start` some hours after `up` (the in-machine failsafe is re-armed at start).
 CLOUD_LIMIT_EXTRA_MIN = 5 * 60
@@ -71,8 +77,20 @@ class GcpGpuMachine(MachineComponent):
         metadata = gcp_metadata(inputs)
         metadata["install-nvidia-driver"] = "True"  # the DLVM installs its driver at first boot
 
-        instance = gcp.compute.Instance(
-            base_name(inputs),
+        instances = [self._instance(node_name(inputs, rank), inputs, access, accelerators, metadata)
+                     for rank in range(inputs.nodes)]
+        # Each machine's (public, private) address: rank 0's public one is `address`, as for one machine.
+        pairs = pulumi.Output.all(*[vm.network_interfaces.apply(
+            lambda nics: (nics[0].access_configs[0].nat_ip, nics[0].network_ip)) for vm in instances])
+        self._set_nodes(inputs, pairs, inputs.nodes)
+        address = pairs.apply(lambda found: found[0][0])
+        self._publish(address, inputs.ssh_user, inputs, access.output_bucket)
+
+    def _instance(self, name: str, inputs: StackInputs, access: GcpAccess, accelerators: list | None,
+                  metadata: dict) -> gcp.compute.Instance:
+        offer = inputs.offer
+        return gcp.compute.Instance(
+            name,
             zone=offer.zone,
             project=inputs.project,
             machine_type=offer.machine_type,
@@ -89,7 +107,7 @@ class GcpGpuMachine(MachineComponent):
             ),
             network_interfaces=[
                 gcp.compute.InstanceNetworkInterfaceArgs(
-                    network=access.network,  # the run's own network: its only way in is the SSH rule
+                    network=access.network,  # the run's own network: only the SSH rule (and the peer rule) let in
                     subnetwork=access.subnetwork,
                     nic_type=nic_type(offer.machine_type),
                     access_configs=[gcp.compute.InstanceNetworkInterfaceAccessConfigArgs()],  # ephemeral IP
@@ -106,5 +124,3 @@ class GcpGpuMachine(MachineComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
         )
 
-        address = instance.network_interfaces.apply(lambda nics: nics[0].access_configs[0].nat_ip)
-        self._publish(address, inputs.ssh_user, inputs, access.output_bucket)

@@ -1,4 +1,6 @@
-"""A TPU VM (Cloud TPU v2 API) for one run: the host runs the training itself, like a GPU VM."""
+"""A TPU VM (Cloud TPU v2 API) for one run: the host runs the training itself, like a GPU VM. A pod slice
+(v4-16, v5litepod-16, ...) is still one TPU VM resource, with several hosts (workers): each runs the
+training, and they reach each other through the peer rule (gcp_access.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ class GcpTpuMachine(MachineComponent):
             raise BadInput(
                 f"the TPU offer {offer.accelerator!r} names no TPU runtime version; fix the catalog entry."
             )
+        if inputs.nodes > 1:
+            raise BadInput(f"{offer.accelerator} is a TPU slice, whose hosts are its nodes: leave out --nodes and "
+                           "choose a bigger slice (`trainrig accelerators` lists them with their hosts).")
         access = GcpAccess(f"{base_name(inputs)}-access", inputs, opts=child)
 
         # A TPU VM's boot disk and image come with its runtime version: disk_gb and image do not apply.
@@ -45,6 +50,10 @@ class GcpTpuMachine(MachineComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
         )
 
-        # Worker 0 is the host trainrig drives (a single-host slice has only that one).
-        address = vm.network_endpoints.apply(lambda ends: ends[0].access_configs[0].external_ip)
+        # One endpoint per worker (host), in worker-id order (what `gcloud ... tpu-vm ssh --worker=N` indexes):
+        # worker N is rank N. Worker 0 is the host trainrig follows; a single-host slice has only that one.
+        pairs = vm.network_endpoints.apply(
+            lambda ends: [(end.access_configs[0].external_ip, end.ip_address) for end in ends])
+        self._set_nodes(inputs, pairs, offer.hosts)
+        address = pairs.apply(lambda found: found[0][0])
         self._publish(address, inputs.ssh_user, inputs, access.output_bucket)

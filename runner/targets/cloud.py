@@ -20,7 +20,7 @@ from infra import catalog
 from infra.catalog import fallback_zones
 from infra.engine import Engine
 from infra.engine_errors import Failure
-from infra.engine_outputs import StackOutputs
+from infra.engine_outputs import NodeEndpoint, StackOutputs
 from infra.errors import NoCapacity
 from infra.project import project_dir, stacks_dir
 from infra.stack_config import MachineKeys, write
@@ -33,6 +33,7 @@ from runner.machine import Machine
 from runner.targets.ssh_host import install_tools
 
 ROOT = ".trainrig"
+SSH_PORT = 22  # every cloud machine's sshd (the firewall opens this one alone)
 BOOT_WAIT_S = 15 * 60  # first boot of a Deep Learning image, driver set-up included
 RETRY_S = 5.0
 KEY_GRACE_S = 3 * 60  # the guest agent installs metadata keys seconds after the host key is in place
@@ -106,6 +107,14 @@ async def _up(engine: Engine, failure: Failure, on_event: EventSink) -> StackOut
         raise
 
 
+async def _ready(machine: Machine, on_event: EventSink) -> Machine:
+    await wait_for_ssh(machine, on_event=on_event)
+    async with ssh.connect(machine) as conn:
+        machine, version = await install_tools(conn, machine)
+    on_event(Notice(f"{machine.address}: Python {version}, trainrig's tools installed"))
+    return machine
+
+
 class CloudTarget:
     def __init__(self, name: str):
         self.name = name
@@ -125,23 +134,28 @@ class CloudTarget:
         return await self._reach(record, outputs, client_key, host_public, on_event)
 
     async def _reach(self, record: RunRecord, outputs: StackOutputs, client_key: Path, host_public: str,
-                     on_event: EventSink) -> Machine:
-        """The stack's machine once it answers with the pinned host key, with trainrig's tools on it."""
+                     on_event: EventSink, port: int = SSH_PORT) -> Machine:
+        """The stack's machines once each answers with the pinned host key, with trainrig's tools on it:
+        rank 0 is returned (the record's `machine`); with several (`--nodes N`, a TPU pod slice's workers)
+        `record.nodes` holds them all in rank order, each with the address its peers reach it at."""
         rid = record.run_id
-        if outputs.host_key.split()[:2] != host_public.split()[:2]:
+        endpoints = outputs.nodes or (NodeEndpoint(outputs.address, "", outputs.host_key),)
+        if any(e.host_key.split()[:2] != host_public.split()[:2] for e in (outputs, *endpoints)):
             raise HostKeyMismatch(f"run {rid}'s stack reports a host key that is not the one trainrig made for it; "
                                   f"refusing to connect (`trainrig down {rid}` removes the stack).")
-        machine = Machine(
-            host=outputs.address, port=22, user=outputs.ssh_user, host_keys=(host_public,), client_key=str(client_key),
-            python="python3", root=ROOT, venv_cache=f"{ROOT}/venvs", shutdown_after=True,
-        )
-        on_event(Notice(f"{self.name} machine {outputs.address} is up (${outputs.hourly_price:.2f}/hour); "
-                        f"host key pinned ({ssh.fingerprints(machine.host_keys)})"))
-        await wait_for_ssh(machine, on_event=on_event)
-        async with ssh.connect(machine) as conn:
-            machine, version = await install_tools(conn, machine)
-        on_event(Notice(f"{machine.address}: Python {version}, trainrig's tools installed"))
-        return machine
+        machines = [Machine(
+            host=e.address, port=port, user=outputs.ssh_user, host_keys=(host_public,), client_key=str(client_key),
+            python="python3", root=ROOT, venv_cache=f"{ROOT}/venvs", shutdown_after=True, private_host=e.private_address,
+        ) for e in endpoints]
+        hosts = ", ".join(m.host for m in machines)
+        on_event(Notice(f"{self.name} machine{'s' if len(machines) > 1 else ''} {hosts} up (${outputs.hourly_price:.2f}/hour); "
+                        f"host key pinned ({ssh.fingerprints(machines[0].host_keys)})"))
+        # All at once; one that never answers fails the whole run (the caller destroys the stack).
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_ready(m, on_event)) for m in machines]
+        ready = [t.result() for t in tasks]
+        record.nodes = ready if len(ready) > 1 else []
+        return ready[0]
 
     async def _up_somewhere(self, engine: Engine, record: RunRecord, journal: Journal, keys: MachineKeys,
                             on_event: EventSink) -> StackOutputs:

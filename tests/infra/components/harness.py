@@ -7,6 +7,7 @@ import asyncio
 
 import copy
 import gc
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from infra import catalog
 from infra.catalog import Offer
 from infra.stack_inputs import HostKey, StackInputs
 
@@ -157,20 +159,43 @@ def public_strings(value: object) -> Iterator[str]:
             yield from public_strings(item)
 
 
+def _rank(name: str) -> int:
+    """A node's rank from its logical name (`trainrig-<run>-n3`); 0 for a run's one machine."""
+    return int(name.rsplit("-n", 1)[1]) if re.search(r"-n\d+$", name) else 0
+
+
+def node_public_ip(one: str, name: str) -> str:
+    """A run's one machine has `one`; node K of several has 198.51.100.(10+K)."""
+    return f"198.51.100.{10 + _rank(name)}" if re.search(r"-n\d+$", name) else one
+
+
+def private_ip(rank: int) -> str:
+    return f"10.64.0.{rank + 2}"
+
+
+def tpu_ip(worker: int) -> str:
+    return TPU_IP if worker == 0 else f"{TPU_IP}{worker}"
+
+
 def _fake_outputs(typ: str, name: str, inputs: dict) -> dict:
     """What the cloud would fill in after creation, for the outputs the components read."""
     if typ == "gcp:compute/instance:Instance":
         nics = copy.deepcopy(inputs["networkInterfaces"])
-        nics[0]["accessConfigs"][0]["natIp"] = GCP_VM_IP
+        nics[0]["accessConfigs"][0]["natIp"] = node_public_ip(GCP_VM_IP, name)
+        nics[0]["networkIp"] = private_ip(_rank(name))
         return {"networkInterfaces": nics}
     if typ == "gcp:tpu/v2Vm:V2Vm":
-        return {"networkEndpoints": [{"accessConfigs": [{"externalIp": TPU_IP}]}]}
+        # One endpoint per worker, as many as the catalog says the slice has hosts.
+        entry = catalog.load().find("gcp", str(inputs.get("acceleratorType")))
+        hosts = entry.machines[0].hosts if entry else 1
+        return {"networkEndpoints": [{"ipAddress": private_ip(w), "accessConfigs": [{"externalIp": tpu_ip(w)}]}
+                                     for w in range(hosts)]}
     if typ == "gcp:storage/bucket:Bucket":
         return {"name": f"{name}-a1b2c3d"}
     if typ == "gcp:serviceaccount/account:Account":
         return {"email": f"{inputs['accountId']}@my-project.iam.gserviceaccount.com"}
     if typ == "aws:ec2/instance:Instance":
-        return {"publicIp": AWS_IP}
+        return {"publicIp": node_public_ip(AWS_IP, name), "privateIp": private_ip(_rank(name))}
     if typ == "aws:s3/bucket:Bucket":
         return {"bucket": f"{name}-a1b2c3d", "arn": f"arn:aws:s3:::{name}-a1b2c3d"}
     if typ in ("aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile"):
@@ -254,6 +279,8 @@ def deploy(make_machine: Callable[[], pulumi.ComponentResource], offered_zones: 
     def program() -> pulumi.Output:
         machine = make_machine()
         resolved = {name: getattr(machine, name) for name in MACHINE_OUTPUTS}
+        if getattr(machine, "nodes", None) is not None:  # several machines: their endpoints too
+            resolved["nodes"] = machine.nodes
         return pulumi.Output.all(**resolved).apply(outputs.update)
 
     try:

@@ -51,7 +51,9 @@ def _network(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
         if any(word in d.type for word in UNREVIEWED):
             yield f"{d.name}: {d.type} is not allowed in a run's stack"
         p = d.plain
-        if d.type == FIREWALL:
+        if d.type == FIREWALL and _is_peer_rule(p):
+            yield from _peer_firewall(d, inputs, tag)
+        elif d.type == FIREWALL:
             sources = p.get("sourceRanges") or []
             if p.get("direction", "INGRESS") != "INGRESS":
                 yield f"{d.name}: firewall is not an ingress rule"
@@ -66,6 +68,9 @@ def _network(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
                     yield f"{d.name}: firewall opens {allow}, not only tcp:22"
         if d.type == SECURITY_GROUP:
             for rule in p.get("ingress") or []:
+                if rule.get("self") is True:
+                    yield from _peer_ingress(d, rule, inputs)
+                    continue
                 sources = (rule.get("cidrBlocks") or []) + (rule.get("ipv6CidrBlocks") or [])
                 if any(s in WORLD for s in sources) or not sources:
                     yield f"{d.name}: security group open to the whole internet ({sources})"
@@ -73,6 +78,33 @@ def _network(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
                     yield f"{d.name}: security group lets in {sources}, not only {inputs.ssh_from}"
                 if (rule.get("protocol"), rule.get("fromPort"), rule.get("toPort")) != ("tcp", 22, 22):
                     yield f"{d.name}: security group opens {rule}, not only tcp:22"
+
+
+def _is_peer_rule(p: dict) -> bool:
+    return bool(p.get("sourceTags") or p.get("sourceServiceAccounts"))
+
+
+def _peer_firewall(d: Declared, inputs: StackInputs, tag: str) -> Iterator[str]:
+    """The run's machines to each other: sources are the run's own tag and nothing else (no address range,
+    which GCP would add to the tag's machines, and a rule without any source is open to 0.0.0.0/0), only
+    when the run has several machines."""
+    p = d.plain
+    if inputs.host_count < 2:
+        yield f"{d.name}: a rule between machines in a run of one machine"
+    if p.get("sourceRanges") or p.get("sourceServiceAccounts") or p.get("sourceTags") != [tag]:
+        yield (f"{d.name}: peer rule lets in {p.get('sourceRanges') or p.get('sourceServiceAccounts') or p.get('sourceTags')}, "
+               f"not only the run's tag {tag}")
+    if p.get("targetTags") != [tag] or p.get("direction", "INGRESS") != "INGRESS":
+        yield f"{d.name}: peer rule targets {p.get('targetTags')}, not only the run's tag {tag}"
+
+
+def _peer_ingress(d: Declared, rule: dict, inputs: StackInputs) -> Iterator[str]:
+    """The group's own members to each other (`self`), nothing else in the same rule."""
+    if inputs.host_count < 2:
+        yield f"{d.name}: a rule between machines in a run of one machine"
+    others = [rule.get(k) for k in ("cidrBlocks", "ipv6CidrBlocks", "prefixListIds", "securityGroups")]
+    if any(others):
+        yield f"{d.name}: peer rule also lets in {others}"
 
 
 def _own_network(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:

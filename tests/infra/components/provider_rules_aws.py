@@ -26,6 +26,10 @@ SG_TEXT = re.compile(r"^[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*$")
 
 
 def _security_groups(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
+    """Names, descriptions and rules of a group: every rule has a source (a range, a prefix list, a group or
+    the group itself: `self`), and protocol -1 (every protocol) takes ports 0-0.
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpPermission.html,
+    https://www.pulumi.com/registry/packages/aws/api-docs/ec2/securitygroup/ (ingress: self, protocol -1)"""
     for d in _of(declared, SG):
         p, name = d.plain, physical_name(d, "name")
         description = p.get("description") or ""
@@ -34,6 +38,11 @@ def _security_groups(declared: list[Declared], inputs: StackInputs) -> Iterator[
         if len(name) > 255 or name.startswith("sg-") or not SG_TEXT.match(name):
             yield f"{d.name}: security group name {name!r} is refused by EC2"
         for rule in (p.get("ingress") or []) + (p.get("egress") or []):
+            sources = [rule.get(k) for k in ("cidrBlocks", "ipv6CidrBlocks", "prefixListIds", "securityGroups", "self")]
+            if not any(sources):
+                yield f"{d.name}: rule {rule} has no source or destination, which EC2 refuses"
+            if rule.get("protocol") in ("-1", "all") and (number(rule.get("fromPort")), number(rule.get("toPort"))) != (0, 0):
+                yield f"{d.name}: a rule of every protocol (-1) takes ports 0 to 0, not {rule.get('fromPort')}-{rule.get('toPort')}"
             text = rule.get("description") or ""
             if len(text) > 255 or not SG_TEXT.match(text):
                 yield f"{d.name}: rule description {text!r} is not EC2's characters"

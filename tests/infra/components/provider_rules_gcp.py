@@ -51,8 +51,10 @@ _TAG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def _firewall_and_tags(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
-    """Firewall rules: a network, valid source CIDRs, known protocols, ports 0-65535; network tags of
-    1-63 lowercase letters, digits and -. https://cloud.google.com/vpc/docs/firewalls#firewall_rule_components,
+    """Firewall rules: a network, valid source CIDRs, known protocols, ports 0-65535 (and only for tcp, udp and
+    sctp), source tags or source service accounts but not both (likewise targets); network tags of 1-63
+    lowercase letters, digits and -. https://cloud.google.com/vpc/docs/firewalls#firewall_rule_components,
+    https://cloud.google.com/firewall/docs/firewalls#sources_for_ingress_rules,
     https://cloud.google.com/vpc/docs/add-remove-network-tags#restrictions"""
     for d in declared:
         p = d.plain
@@ -66,7 +68,16 @@ def _firewall_and_tags(declared: list[Declared], inputs: StackInputs) -> Iterato
         for source in p.get("sourceRanges") or []:
             if problem := cidr_problem(source):
                 yield f"{d.name}: firewall source {problem}"
+        if p.get("sourceTags") and p.get("sourceServiceAccounts"):
+            yield f"{d.name}: firewall with both source tags and source service accounts"
+        if p.get("targetTags") and p.get("targetServiceAccounts"):
+            yield f"{d.name}: firewall with both target tags and target service accounts"
+        for tag in p.get("sourceTags") or []:
+            if not _TAG.match(tag):
+                yield f"{d.name}: network tag {tag!r} is not 1-63 lowercase letters, digits and -"
         for allow in p.get("allows") or []:
+            if allow.get("ports") and allow.get("protocol") not in ("tcp", "udp", "sctp"):
+                yield f"{d.name}: firewall ports {allow['ports']} given for {allow.get('protocol')!r}, which has none"
             if allow.get("protocol") not in ("tcp", "udp", "icmp", "esp", "ah", "sctp", "ipip", "all"):
                 yield f"{d.name}: firewall protocol {allow.get('protocol')!r} is not one GCP knows"
             for port in allow.get("ports") or []:
@@ -187,8 +198,11 @@ def _gpu_vm(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
 # Runtime versions per TPU generation: https://cloud.google.com/tpu/docs/runtimes
 TPU_RUNTIMES = {"v4": ("tpu-ubuntu2204-base", "tpu-vm-v4-base"), "v5litepod": ("v2-alpha-tpuv5-lite",),
                 "v5p": ("v2-alpha-tpuv5",), "v6e": ("v2-alpha-tpuv6e",)}
-# Single-host slice sizes: https://cloud.google.com/tpu/docs/supported-tpu-configurations
-TPU_SIZES = {"v4": (8,), "v5litepod": (1, 4, 8), "v5p": (8,), "v6e": (1, 4, 8)}
+# Slice sizes, single-host and pod slices (the type's number: TensorCores for v4 and v5p, chips for v5e and
+# v6e): https://cloud.google.com/tpu/docs/v4, https://cloud.google.com/tpu/docs/v5e (2D shapes 1x1 to 16x16),
+# https://cloud.google.com/tpu/docs/v6e; https://cloud.google.com/tpu/docs/supported-tpu-configurations
+TPU_SIZES = {"v4": (8, 16, 32, 64, 128, 256, 512), "v5litepod": (1, 4, 8, 16, 32, 64, 128, 256),
+             "v5p": (8, 16, 32, 64, 128), "v6e": (1, 4, 8, 16, 32, 64, 128, 256)}
 
 
 def _tpu(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
@@ -197,7 +211,7 @@ def _tpu(declared: list[Declared], inputs: StackInputs) -> Iterator[str]:
         p = d.plain
         generation, _, size = str(p.get("acceleratorType", "")).rpartition("-")
         if generation not in TPU_SIZES or not size.isdigit() or int(size) not in TPU_SIZES[generation]:
-            yield f"{d.name}: TPU type {p.get('acceleratorType')!r} is no single-host slice"
+            yield f"{d.name}: TPU type {p.get('acceleratorType')!r} is no slice of its generation"
         elif p.get("runtimeVersion") not in TPU_RUNTIMES[generation]:
             yield f"{d.name}: runtime {p.get('runtimeVersion')!r} does not run on {generation} (one of {TPU_RUNTIMES[generation]})"
         if not (p.get("networkConfig") or {}).get("network"):

@@ -131,7 +131,7 @@ BROKEN: dict[str, tuple[str, Callable[[list[Declared]], None], str]] = {
     "image that is no family path": (
         "gcp-t4", _nested(GCE, lambda p: p["bootDisk"]["initializeParams"].update(image="Deep Learning *")), "no image family"),
     "tpu runtime of another generation": ("tpu", _set(TPU, runtimeVersion="v2-alpha-tpuv6e"), "does not run on"),
-    "tpu that is no slice": ("tpu", _set(TPU, acceleratorType="v5litepod-3"), "no single-host slice"),
+    "tpu that is no slice": ("tpu", _set(TPU, acceleratorType="v5litepod-3"), "is no slice"),
     "tpu without a network": ("tpu", _set(TPU, networkConfig={"enableExternalIps": True}), "without a network"),
     "metadata over 256 KB": ("gcp-t4", _nested(GCE, lambda p: p["metadata"].update(big="x" * 300_000)), "256 KB"),
     "instance without a subnet": ("aws", lambda d: plain_of(d, EC2).pop("subnetId"), "default VPC"),
