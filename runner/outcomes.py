@@ -50,4 +50,10 @@ def ls_row(r: RunRecord) -> dict:
             "machine": r.machine.address if r.machine else None, "downloads": r.downloads,
             "hourly_usd": r.stack.hourly_price if r.stack else None,
             "cost_usd_at_most": round(cost, 2) if cost is not None else None,
-            "max_restarts": r.max_restarts, "restarts": [asdict(x) for x in r.restarts]}
+            "max_restarts": r.max_restarts, "restarts": [asdict(x) for x in r.restarts],
+            "sweep": r.sweep, "borrowed_from": r.borrowed_from}
+
+
+def grouped_by_sweep(records: list[RunRecord]) -> list[RunRecord]:
+    """Runs of no sweep first, then each sweep's slots and trials together (`trainrig ls`)."""
+    return sorted(records, key=lambda r: (r.sweep, r.run_id))

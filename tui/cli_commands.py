@@ -134,10 +134,10 @@ def dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
             print_status(rep)
         return EXIT_OK
     if a.cmd == "ls":
-        from runner.outcomes import ls_row
+        from runner.outcomes import grouped_by_sweep, ls_row
         from tui.cli_print import print_table
 
-        records = life.ls()
+        records = grouped_by_sweep(life.ls())
         if not a.json:
             print_table(records)  # before the backend is asked: its failure must not hide the runs
         unknown = life.unknown_stacks() if a.stacks else []

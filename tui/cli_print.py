@@ -4,10 +4,11 @@ from __future__ import annotations
 
 
 def print_table(records) -> None:  # type: ignore[no-untyped-def]
-    rows = [("RUN", "TARGET", "STATE", "OUTCOME", "RESTARTS", "CREATED", "MACHINE")]
+    rows = [("RUN", "TARGET", "STATE", "OUTCOME", "RESTARTS", "CREATED", "MACHINE", "SWEEP")]
     for r in records:
         rows.append((r.run_id, r.spec.target, r.state, r.outcome or "-", f"{len(r.restarts)}/{r.max_restarts}",
-                     r.created_at[:19], r.machine.address if r.machine and r.state != "destroyed" else "-"))
+                     r.created_at[:19], r.machine.address if r.machine and r.state != "destroyed" else "-",
+                     (r.sweep + (f" (on {r.borrowed_from})" if r.borrowed_from else "")) if r.sweep else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())

@@ -55,7 +55,7 @@ def _config(a: argparse.Namespace):  # type: ignore[no-untyped-def]
         old = study.load_config(a.resume)
         from dataclasses import replace
 
-        return _checked(replace(old, trials=a.trials or old.trials, parallel=a.parallel or old.parallel))
+        return _checked(replace(old, trials=_given(a.trials, old.trials), parallel=_given(a.parallel, old.parallel)))
     if not a.code:
         raise BadInput("give the code folder to sweep over (`trainrig sweep CODE --param ... --objective M:min`), "
                        "or --resume NAME.")
@@ -81,8 +81,12 @@ def _config(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     if (study.sweep_dir(name) / "sweep.json").is_file():
         raise BadInput(f"sweep {name} exists already: `trainrig sweep --resume {name}` continues it, "
                        f"or give another --name.")
-    return _checked(study.SweepConfig(name=name, spec=spec, params=params, objective=objective, trials=a.trials or 12,
-                                      parallel=a.parallel or 1, outputs=a.outputs, seed=a.seed, prune=not a.no_prune))
+    return _checked(study.SweepConfig(name=name, spec=spec, params=params, objective=objective, trials=_given(a.trials, 12),
+                                      parallel=_given(a.parallel, 1), outputs=a.outputs, seed=a.seed, prune=not a.no_prune))
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _checked(config):  # type: ignore[no-untyped-def]

@@ -108,9 +108,13 @@ def open_study(config: SweepConfig):  # type: ignore[no-untyped-def]
     storage = JournalStorage(JournalFileBackend(str(journal_path(config.name))))
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS) if config.prune
               else optuna.pruners.NopPruner())
-    return optuna.create_study(study_name=config.name, storage=storage, load_if_exists=True,
-                               direction=config.objective.optuna_direction(),
-                               sampler=optuna.samplers.TPESampler(seed=config.seed), pruner=pruner)
+    study = optuna.create_study(study_name=config.name, storage=storage, load_if_exists=True,
+                                direction=config.objective.optuna_direction(),
+                                sampler=optuna.samplers.TPESampler(seed=config.seed), pruner=pruner)
+    asked = len(study.get_trials(deepcopy=False))
+    if asked and config.seed is not None:  # resumed: a sampler seeded as before would draw the first trials' parameters again
+        study.sampler = optuna.samplers.TPESampler(seed=config.seed + asked)
+    return study
 
 
 def settle_interrupted(study) -> int:  # type: ignore[no-untyped-def]

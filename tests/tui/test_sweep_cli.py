@@ -1,0 +1,138 @@
+"""`trainrig sweep` on the local target, for real: slot machines behind the embedded SSH server, each
+trial a run of its own trained there (examples/sweep: its val_loss is known from its parameters),
+Optuna's study read back from its journal file in the trainrig home."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+EXAMPLE = str(ROOT / "examples" / "sweep")
+PARAMS = ("--param", "lr=log:1e-4..1e-1", "--param", "batch=32,64,128")
+
+
+def study(home: Path, name: str):  # type: ignore[no-untyped-def]
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = home / "sweeps" / name / "study.journal"
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(path))))
+
+
+def records(home: Path, sweep: str) -> dict[str, dict]:
+    out = {}
+    for f in (home / "runs").glob("*/record.json"):
+        r = json.loads(f.read_text())
+        if r.get("sweep") == sweep:
+            out[r["spec"]["code_name"] + "-" + r["spec"]["dataset_name"]] = r
+    return out
+
+
+def val_loss(lr: float, batch: int) -> float:  # examples/sweep/train.py's, at its last step (8 steps)
+    return (math.log10(lr) + 2) ** 2 + (batch - 64) ** 2 / 4096 + 1 / 8
+
+
+def test_six_trials_two_at_a_time_one_pruned_the_best_downloaded(trainrig, state_home, tmp_path):
+    from optuna.trial import TrialState
+
+    out = tmp_path / "out"
+    # Seed 0 draws trial 4 as the worst of the six by far: when it runs at least two trials are
+    # complete (two machines, trials 0 and 1 first), so the median pruner must stop it.
+    done = trainrig("sweep", EXAMPLE, "--dataset-name", "six", *PARAMS, "--trials", "6", "--parallel", "2",
+                    "--objective", "val_loss:min", "--seed", "0", "--env", "STEP_S=0.1", "--outputs", str(out), "--json")
+    assert done.code == 0, done.err
+    result = json.loads(done.out)
+    s = study(state_home, "sweep-six")
+    trials = s.get_trials()
+    assert len(trials) == 6 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert trials[4].state == TrialState.PRUNED
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            assert t.value == pytest.approx(val_loss(t.params["lr"], t.params["batch"]))
+    best = result["best"]
+    assert best["number"] == s.best_trial.number and best["params"] == s.best_trial.params
+    assert best["run_id"] == f"sweep-six-t{best['number']}"
+    # The parameters reached the training both ways (its own check would have failed it otherwise).
+    got = json.loads((Path(best["outputs"]) / "outputs" / "result.json").read_text())
+    assert (got["lr"], got["batch"]) == (best["params"]["lr"], best["params"]["batch"])
+    assert got["env"] == {"TRAINRIG_PARAM_LR": repr(best["params"]["lr"]), "TRAINRIG_PARAM_BATCH": str(best["params"]["batch"])}
+    # The pruned trial was stopped early: fewer metric points than its 8 steps.
+    pruned = next(r for r in result["ran"] if r["number"] == 4)
+    points = (Path(pruned["outputs"]) / "logs" / "metrics.jsonl").read_text().splitlines()
+    assert pruned["end"] == "pruned" and len(points) < 8
+    # Runs of their own on two machines made once; nothing holds a machine now.
+    recs = records(state_home, "sweep-six")
+    assert sorted(recs) == sorted([f"sweep-six-t{n}" for n in range(6)] + ["sweep-six-s1", "sweep-six-s2"])
+    assert {r["borrowed_from"] for k, r in recs.items() if "-t" in k} == {"sweep-six-s1", "sweep-six-s2"}
+    assert all(r["state"] == "destroyed" for r in recs.values())
+    rows = json.loads(trainrig("ls", "--json").out)
+    assert {r["run_id"] for r in rows if r.get("sweep") == "sweep-six"} == set(recs)
+
+
+def test_interrupted_sweep_resumes_without_repeating_finished_trials(trainrig, popen_trainrig, state_home, tmp_path):
+    from optuna.trial import TrialState
+
+    out = tmp_path / "out"
+    p = popen_trainrig("sweep", EXAMPLE, "--dataset-name", "cut", *PARAMS, "--trials", "5", "--parallel", "1",
+                       "--objective", "val_loss:min", "--seed", "1", "--no-prune", "--env", "STEP_S=0.1",
+                       "--outputs", str(out))
+    journal = state_home / "sweeps" / "sweep-cut" / "study.journal"
+    end = time.monotonic() + 120
+    while not (journal.exists() and sum(t.state == TrialState.COMPLETE for t in study(state_home, "sweep-cut").get_trials()) >= 2):
+        assert p.poll() is None and time.monotonic() < end, p.stderr.read() if p.poll() is not None else "timed out"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 130
+    before = {t.number: t for t in study(state_home, "sweep-cut").get_trials() if t.state == TrialState.COMPLETE}
+    assert len(before) >= 2
+    assert all(r["state"] == "destroyed" for r in records(state_home, "sweep-cut").values())  # nothing left billing
+
+    done = trainrig("sweep", "--resume", "sweep-cut", "--json")
+    assert done.code == 0, done.err
+    ran = json.loads(done.out)["ran"]
+    after = study(state_home, "sweep-cut").get_trials()
+    counted = [t for t in after if t.state != TrialState.FAIL]
+    assert len(counted) == 5  # --trials 5 over both processes
+    for n, t in before.items():  # the finished trials stand as they were, none trained again
+        assert (after[n].state, after[n].params, after[n].value) == (TrialState.COMPLETE, t.params, t.value)
+    assert not {r["number"] for r in ran} & set(before)
+    assert len(ran) == 5 - len(before)
+    # One run per trial asked (an interrupted one included), each downloaded at most once.
+    assert sorted(k for k in records(state_home, "sweep-cut") if "-t" in k) == sorted(f"sweep-cut-t{t.number}" for t in after)
+    folders = [f.name for f in out.iterdir()]
+    assert len(folders) == len(set(f.rsplit("-t", 1)[1] for f in folders)) == 5
+
+
+def test_every_trial_failing_is_exit_1(trainrig, state_home, tmp_path):
+    done = trainrig("sweep", EXAMPLE, "--dataset-name", "nometric", "--param", "lr=0.01,0.1", "--trials", "2",
+                    "--objective", "not_logged:min", "--outputs", str(tmp_path / "out"), "--json")
+    assert done.code == 1, done.err
+    assert [r["end"] for r in json.loads(done.out)["ran"]] == ["failed", "failed"]
+    assert all(r["state"] == "destroyed" for r in records(state_home, "sweep-nometric").values())
+
+
+@pytest.mark.parametrize("args", [
+    ("--param", "lr=log:0..1", "--objective", "val_loss:min"),
+    ("--param", "lr=1..", "--objective", "val_loss:min"),
+    ("--param", "lr=0.1..1", "--objective", "val_loss"),
+    ("--objective", "val_loss:min"),
+    ("--param", "lr=0.1..1", "--objective", "val_loss:min", "--trials", "0"),
+    ("--param", "lr=0.1..1", "--objective", "val_loss:min", "--env", "TRAINRIG_PARAM_LR=1"),
+])
+def test_bad_input_is_exit_2_and_starts_nothing(trainrig, state_home, args):
+    done = trainrig("sweep", EXAMPLE, "--dataset-name", "bad", *args)
+    assert done.code == 2, done.err
+    assert len(done.err.strip().splitlines()) == 1
+    assert not (state_home / "sweeps" / "sweep-bad").exists() and not records(state_home, "sweep-bad")
+
+
+def test_resume_of_an_unknown_sweep_is_exit_2(trainrig):
+    assert trainrig("sweep", "--resume", "no-such-sweep").code == 2
