@@ -141,7 +141,8 @@ def from_config(get: Callable[[str], object | None]) -> tuple[RunSpec, MachineKe
 
 def _node_options(value: Callable[[str], object | None]) -> dict[str, object]:
     """nodes, launcher and outputs-from, checked as `--nodes/--launcher/--outputs-from` are."""
-    nodes = int(value(f"{NS}:nodes") or 1)  # type: ignore[call-overload]
+    given = value(f"{NS}:nodes")
+    nodes = 1 if given is None else int(given)  # type: ignore[call-overload]
     launcher = str(value(f"{NS}:launcher") or Launcher.NONE.value)
     outputs_from = str(value(f"{NS}:outputsFrom") or OutputsFrom.RANK0.value)
     target = str(value(f"{NS}:target"))

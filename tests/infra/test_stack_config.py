@@ -10,7 +10,7 @@ import yaml
 
 from infra.cloud import CloudSpec
 from infra.errors import BadInput
-from infra.spec import EntryPoint, RunSpec
+from infra.spec import EntryPoint, Launcher, OutputsFrom, RunSpec
 from infra.stack_config import MachineKeys, config_path, from_config, read, to_config, write
 
 KEYS = MachineKeys(ssh_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE trainrig", host_key_file="/state/runs/x/host_key")
@@ -35,7 +35,14 @@ def aws_spec() -> RunSpec:
                                     disk_gb=200, ssh_from="198.51.100.0/24", image="Deep Learning Base*"))
 
 
-@pytest.mark.parametrize("spec", [gcp_spec(), aws_spec()], ids=["gcp", "aws"])
+def nodes_spec() -> RunSpec:
+    return gcp_spec(nodes=3, launcher=Launcher.TORCHRUN, outputs_from=OutputsFrom.ALL)
+
+
+SPECS = {"gcp": gcp_spec(), "aws": aws_spec(), "gcp-3-nodes": nodes_spec()}
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
 def test_the_file_round_trip_gives_back_the_same_spec(tmp_path, spec):
     path = write(tmp_path, spec, KEYS)
     assert path == config_path(tmp_path, spec.run_id) == tmp_path / f"Pulumi.{spec.run_id}.yaml"
@@ -44,7 +51,7 @@ def test_the_file_round_trip_gives_back_the_same_spec(tmp_path, spec):
     assert keys == KEYS
 
 
-@pytest.mark.parametrize("spec", [gcp_spec(), aws_spec()], ids=["gcp", "aws"])
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
 def test_the_program_reads_the_same_spec_from_pulumi_config_strings(spec):
     # Pulumi hands the program every value as text, structured ones as JSON.
     as_pulumi = {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v).lower() if isinstance(v, bool) else str(v)
@@ -149,3 +156,22 @@ def test_the_one_image_key_of_older_files_is_named_with_its_replacement(tmp_path
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(BadInput, match=r"trainrig:image names no cloud: rename it to trainrig:gcpImage"):
         read(tmp_path, spec.run_id)
+
+
+def test_nodes_launcher_and_outputs_from_are_written_only_when_not_the_default():
+    one = to_config(gcp_spec(), KEYS)
+    assert not {"trainrig:nodes", "trainrig:launcher", "trainrig:outputsFrom"} & set(one)  # a one-machine file as before
+    several = to_config(nodes_spec(), KEYS)
+    assert (several["trainrig:nodes"], several["trainrig:launcher"], several["trainrig:outputsFrom"]) == (3, "torchrun", "all")
+
+
+@pytest.mark.parametrize("key,value", [("trainrig:nodes", 0), ("trainrig:launcher", "mpirun"), ("trainrig:outputsFrom", "rank1")])
+def test_a_bad_multi_node_value_in_the_file_is_bad_input(tmp_path, key, value):
+    spec = nodes_spec()
+    path = write(tmp_path, spec, KEYS)
+    doc = yaml.safe_load(path.read_text())
+    doc["config"][key] = value
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(BadInput) as e:
+        read(tmp_path, spec.run_id)
+    assert e.value.exit_code == 2
