@@ -41,12 +41,23 @@ def machine_state(engine: Engine, run_id: str) -> str | None:
     try:
         stack = engine._stack(run_id, create=False)
         stack.refresh(on_output=engine.on_output, color="never")
-        machines = [r for r in stack.export_stack().deployment.get("resources", []) if r.get("type") in MACHINE_TYPES]
+        resources = stack.export_stack().deployment.get("resources", [])
     except (auto.errors.CommandError, OSError):
         return None
+    return state_of(resources)
+
+
+def state_of(resources: list[dict]) -> str | None:
+    """The machines' state from a stack's resources; with several (`--nodes N`), one taken away is the
+    run's loss (then all of them are replaced), so a gone one's state wins."""
+    machines = [r for r in resources if r.get("type") in MACHINE_TYPES]
     if not machines:
         return "gone"
-    out = machines[0].get("outputs", {})
+    states = [_state(m.get("outputs", {})) for m in machines]
+    return next((s for s in states if s in GONE_STATES), states[0])
+
+
+def _state(out: dict) -> str | None:
     return str(out.get("currentStatus") or out.get("state") or out.get("instanceState") or "") or None
 
 

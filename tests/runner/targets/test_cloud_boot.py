@@ -152,3 +152,15 @@ def test_the_stack_nodes_survive_the_journal_typed():
     assert back.stack.nodes[1].private_address == "10.64.0.3"
     old = {k: v for k, v in record.to_dict()["stack"].items() if k != "nodes"}  # a record written before `nodes`
     assert StackOutputs(**old).nodes == () and nodes_from_stack(None) == ()
+
+
+def test_one_node_taken_away_is_the_state_of_a_several_machine_run():
+    from runner.targets.cloud_restart import state_of
+
+    vm = "gcp:compute/instance:Instance"
+    running, stopped = {"type": vm, "outputs": {"currentStatus": "RUNNING"}}, {"type": vm, "outputs": {"currentStatus": "TERMINATED"}}
+    assert state_of([running, stopped, running]) == "TERMINATED"
+    assert state_of([running, running]) == "RUNNING"
+    assert state_of([{"type": "gcp:storage/bucket:Bucket"}]) == "gone"
+    pod = {"type": "gcp:tpu/v2Vm:V2Vm", "outputs": {"state": "PREEMPTED"}}
+    assert state_of([pod]) == "PREEMPTED"
