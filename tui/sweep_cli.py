@@ -132,7 +132,8 @@ def sweep(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def
     def on_trial(r) -> None:  # type: ignore[no-untyped-def]
         value = f"{config.objective.metric}={r.value:.6g}" if r.value is not None else "no value"
         params = " ".join(f"{k}={v}" for k, v in r.params.items())
-        console.say(f"trial {r.number} ({r.run_id}): {r.end.value}  {value}  {params}" + (f"  ({r.reason})" if r.reason else ""))
+        console.say(f"trial {r.number} ({r.run_id}): {r.end.value}  {value}  {params}  [{r.seconds:.1f}s]"
+                    + (f"  ({r.reason})" if r.reason else ""))
 
     async def main():  # type: ignore[no-untyped-def]
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]

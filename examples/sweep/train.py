@@ -36,7 +36,7 @@ def main():
     for name, value in (("LR", a.lr), ("BATCH", a.batch)):
         given = os.environ.get("TRAINRIG_PARAM_" + name)
         if given is not None and float(given) != float(value):
-            raise SystemExit("TRAINRIG_PARAM_%s=%s disagrees with the argument %s" % (name, given, value))
+            raise SystemExit(f"TRAINRIG_PARAM_{name}={given} disagrees with the argument {value}")
     dirs = th.directories(a)
     metrics = th.MetricsWriter(dirs.logs, tensorboard=False)
     loss = None

@@ -5,16 +5,29 @@ also after a failure or an interrupt (Ctrl-C, SIGTERM: the caller cancels this c
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Callable
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from runner.events import EventSink, Notice
 from runner.journal import Journal, RunRecord
 from runner.lifecycle import Lifecycle
 from runner.sweep import slots as slot_machines
 from runner.sweep.params import Value
-from runner.sweep.study import SweepConfig, held, open_study, settle_interrupted, trials_used
-from runner.sweep.trials import OUTPUTS_ATTR, RUN_ID_ATTR, TrialEnd, TrialResult, run_trial, trial_id
+from runner.sweep.study import (
+    SweepConfig,
+    held,
+    open_study,
+    settle_interrupted,
+    trials_used,
+)
+from runner.sweep.trials import (
+    OUTPUTS_ATTR,
+    RUN_ID_ATTR,
+    TrialResult,
+    run_trial,
+    trial_id,
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,7 @@ def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, s
     from runner.sweep.study import INTERRUPTED
 
     trials = study.get_trials(deepcopy=False)
-    count = lambda s: sum(1 for t in trials if t.state == s and not t.user_attrs.get(INTERRUPTED))  # noqa: E731
+    count = lambda s: sum(1 for t in trials if t.state == s and not t.user_attrs.get(INTERRUPTED))
     best = None
     if count(TrialState.COMPLETE):
         b = study.best_trial
@@ -75,8 +88,10 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
             nonlocal asked
             while asked < remaining:
                 asked += 1  # no await between the check and here: one event loop, no race
+                t0 = time.perf_counter()
                 trial = study.ask(distributions)
                 result = await run_trial(config, study, trial, slot, journal, on_event)
+                result = replace(result, seconds=time.perf_counter() - t0)
                 ran.append(result)
                 on_trial(result)
 
@@ -93,6 +108,3 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
             await slot_machines.release(life, slots)  # nothing of the sweep keeps billing
         return _summary(config, study, ran, settled, [s.run_id for s in slots])
 
-
-def ended(results: tuple[TrialResult, ...], end: TrialEnd) -> list[TrialResult]:
-    return [r for r in results if r.end == end]

@@ -34,7 +34,11 @@ class Param:
         return ENV_PREFIX + self.name.upper()
 
     def distribution(self):  # type: ignore[no-untyped-def]
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
 
         if self.kind == ParamKind.CHOICE:
             return CategoricalDistribution(self.choices)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from infra.spec import RunSpec
 from runner.errors import BadInput
@@ -45,7 +45,7 @@ class SweepConfig:
                 "outputs": self.outputs, "seed": self.seed, "prune": self.prune}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SweepConfig":
+    def from_dict(cls, d: dict) -> SweepConfig:
         metric, _, how = d["objective"].rpartition(":")
         return cls(name=d["name"], spec=RunSpec.from_dict(d["spec"]), params=tuple(parse_param(p) for p in d["params"]),
                    objective=Objective(metric, Direction(how)), trials=d["trials"], parallel=d["parallel"],

@@ -8,7 +8,10 @@ trial the study calls finished always has its outputs home."""
 from __future__ import annotations
 
 import asyncio
+import calendar
+import itertools
 import math
+import time
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -20,7 +23,7 @@ from runner.events import Event, EventSink, MetricPoint, Notice
 from runner.journal import Journal, RunRecord
 from runner.lifecycle import Lifecycle
 from runner.remote.status import Status
-from runner.states import Outcome, RunState
+from runner.states import MachinePhase, Outcome, RunState
 from runner.sweep.params import Value, trial_arguments, trial_env
 from runner.sweep.study import SweepConfig
 
@@ -42,6 +45,21 @@ class TrialResult:
     value: float | None  # the objective's last point (None: none was logged)
     outputs: Path | None
     reason: str = ""
+    seconds: float = 0.0  # the whole trial: ask, start, follow, download, folder removed, tell
+    training_s: float | None = None  # the training process alone (the machine's phases)
+
+
+def _epoch(utc: str) -> float:
+    return calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S")) + (int(utc[20:23]) / 1000 if len(utc) >= 23 else 0)
+
+
+def training_seconds(status: Status | None) -> float | None:
+    """How long the training process itself ran: from the machine's `training` phase to the next."""
+    phases = status.phases if status is not None else []
+    for (phase, at), (_, after) in itertools.pairwise(phases):
+        if phase == MachinePhase.TRAINING:
+            return _epoch(after) - _epoch(at)
+    return None
 
 
 def trial_id(config: SweepConfig, number: int) -> str:
@@ -133,16 +151,17 @@ def _tell(study, trial, rid: str, params: dict[str, Value], watcher: _Watcher,  
           status: Status | None, folder: Path | None, reason: str) -> TrialResult:
     from optuna.trial import TrialState
 
+    took = training_seconds(status)
     if watcher.pruned_at is not None and not reason:
         study.tell(trial, state=TrialState.PRUNED)
         return TrialResult(trial.number, rid, params, TrialEnd.PRUNED, watcher.last, folder,
-                           f"pruned at step {watcher.pruned_at}")
+                           f"pruned at step {watcher.pruned_at}", training_s=took)
     ok = status is not None and status.outcome == Outcome.SUCCEEDED and status.final_sync_ok is not False
     if ok and watcher.last is not None and math.isfinite(watcher.last) and not reason:
         study.tell(trial, watcher.last)
-        return TrialResult(trial.number, rid, params, TrialEnd.COMPLETE, watcher.last, folder)
+        return TrialResult(trial.number, rid, params, TrialEnd.COMPLETE, watcher.last, folder, training_s=took)
     if not reason:
         reason = (f"the training {status.outcome}: {status.reason}" if status is not None and not ok
                   else f"the training logged no finite {watcher.metric} (trainrig_helpers.log_metrics)")
     study.tell(trial, state=TrialState.FAIL)
-    return TrialResult(trial.number, rid, params, TrialEnd.FAILED, watcher.last, folder, reason)
+    return TrialResult(trial.number, rid, params, TrialEnd.FAILED, watcher.last, folder, reason, training_s=took)

@@ -3,9 +3,16 @@
 import pytest
 
 from infra.errors import BadInput
-from infra.spec import RunSpec, EntryPoint
-from runner.sweep.params import (Direction, ParamKind, parse_objective, parse_param, parse_params, trial_arguments,
-                                 trial_env)
+from infra.spec import EntryPoint, RunSpec
+from runner.sweep.params import (
+    Direction,
+    ParamKind,
+    parse_objective,
+    parse_param,
+    parse_params,
+    trial_arguments,
+    trial_env,
+)
 from runner.sweep.study import SweepConfig
 
 

@@ -6,8 +6,16 @@ import pytest
 from infra.spec import EntryPoint, RunSpec
 from runner.errors import BadInput
 from runner.sweep.params import parse_objective, parse_params
-from runner.sweep.study import (INTERRUPTED, SweepConfig, held, journal_path, open_study, save_config,
-                                settle_interrupted, trials_used)
+from runner.sweep.study import (
+    INTERRUPTED,
+    SweepConfig,
+    held,
+    journal_path,
+    open_study,
+    save_config,
+    settle_interrupted,
+    trials_used,
+)
 
 
 @pytest.fixture
@@ -42,7 +50,5 @@ def test_interrupted_trials_are_failed_and_asked_again(config):
 
 
 def test_one_process_per_sweep(config):
-    with held(config.name):
-        with pytest.raises(BadInput):
-            with held(config.name):
-                pass
+    with held(config.name), pytest.raises(BadInput), held(config.name):
+        pass

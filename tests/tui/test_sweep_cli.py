@@ -68,6 +68,7 @@ def test_six_trials_two_at_a_time_one_pruned_the_best_downloaded(trainrig, state
     pruned = next(r for r in result["ran"] if r["number"] == 4)
     points = (Path(pruned["outputs"]) / "logs" / "metrics.jsonl").read_text().splitlines()
     assert pruned["end"] == "pruned" and len(points) < 8
+    assert all(0 < r["training_s"] < r["seconds"] for r in result["ran"])  # timed: the overhead benchmark reads them
     # Runs of their own on two machines made once; nothing holds a machine now.
     recs = records(state_home, "sweep-six")
     assert sorted(recs) == sorted([f"sweep-six-t{n}" for n in range(6)] + ["sweep-six-s1", "sweep-six-s2"])
@@ -108,7 +109,7 @@ def test_interrupted_sweep_resumes_without_repeating_finished_trials(trainrig, p
     # One run per trial asked (an interrupted one included), each downloaded at most once.
     assert sorted(k for k in records(state_home, "sweep-cut") if "-t" in k) == sorted(f"sweep-cut-t{t.number}" for t in after)
     folders = [f.name for f in out.iterdir()]
-    assert len(folders) == len(set(f.rsplit("-t", 1)[1] for f in folders)) == 5
+    assert len(folders) == len({f.rsplit("-t", 1)[1] for f in folders}) == 5
 
 
 def test_every_trial_failing_is_exit_1(trainrig, state_home, tmp_path):
