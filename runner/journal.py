@@ -25,9 +25,7 @@ from runner.remote import slots
 from runner.states import RunState
 from runner.workspace import state_dir
 
-# States as trainrig sees them from this computer (the machine's own phase is in its status file).
-STATES = ("provisioning", "up", "started", "finished", "destroying", "destroyed")
-HOLDS_RESOURCES = ("provisioning", "up", "started", "finished", "destroying")
+HOLDS_RESOURCES = tuple(s for s in RunState if s.holds_resources)  # every state but destroyed
 RECORD_SLOT = 32 * 1024  # a record is ~2 KB (it grows by ~0.3 KB per attempt)
 
 

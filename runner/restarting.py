@@ -84,7 +84,7 @@ class Restarting:
             # The run ends here as its lost attempt did; what it synced is in its store.
             why = str(e) if isinstance(e, TrainrigError) else (getattr(e, "reason", "") or str(e) or type(e).__name__)
             record = self.journal.load(rid)
-            record.state, record.outcome, record.exit_code = "finished", status.outcome, status.exit_code
+            record.state, record.outcome, record.exit_code = RunState.FINISHED, status.outcome, status.exit_code
             record.reason = f"{status.reason}; no new machine could be brought up: {why}"
             if record.restarts:
                 record.restarts[-1].failed = why

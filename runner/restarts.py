@@ -13,7 +13,8 @@ from infra.spec import RunSpec
 from runner.cost import attempt_cost, attempt_start
 from runner.errors import BadInput
 from runner.journal import Restart, RunRecord, utc_now
-from runner.remote.status import RESTARTABLE, Status
+from runner.remote.status import Status
+from runner.states import RESTARTABLE, Outcome
 
 DEFAULT_SPOT_RESTARTS = 3
 # The local target has no metadata server: a test points its supervisor at a local imitation
@@ -63,7 +64,7 @@ def lost_attempt(record: RunRecord, status: Status) -> Restart:
     """The attempt that just ended, for the record: its machine, zone and cost."""
     cloud = record.spec.cloud
     return Restart(
-        number=len(record.restarts) + 1, outcome=status.outcome or "lost", reason=status.reason,
+        number=len(record.restarts) + 1, outcome=status.outcome or Outcome.LOST, reason=status.reason,
         started_at=attempt_start(record) or "", ended_at=utc_now(),
         machine=record.machine.address if record.machine else "", zone=(cloud.zone or cloud.region or "") if cloud else "",
         hourly_usd=record.stack.hourly_price if record.stack else None, cost_usd=attempt_cost(record),

@@ -1,15 +1,14 @@
 """A run's states, phases and outcomes as enums whose values are the strings the journal, the status
 file and the wire already use, so `RunState.UP == "up"` and old records read as they are.
 
-Standard library only and Python 3.8 compatible: runner/remote may use it on the machine later.
+The machine's phases and the outcomes are defined once, in runner/remote/phases.py (the machine's
+own code uses them); they are re-exported here beside this computer's own states and phases.
 """
 
-from enum import Enum
+from runner.remote.phases import RESTARTABLE, MachinePhase, Outcome, known, parse
+from runner.remote.phases import StrEnum as _StrEnum
 
-
-class _StrEnum(str, Enum):
-    def __str__(self):  # f"{state}" is its value on every Python (3.12 changed format() of mixins)
-        return str(self.value)
+__all__ = ["HAS_MACHINE", "RESTARTABLE", "ClientPhase", "MachinePhase", "Outcome", "RunState", "known", "parse"]
 
 
 class RunState(_StrEnum):
@@ -45,40 +44,3 @@ class ClientPhase(_StrEnum):
     COLLECTING = "collecting"
     DESTROYING = "destroying"
     DESTROYED = "destroyed"
-
-
-class MachinePhase(_StrEnum):
-    """What the machine's supervisor does (status.json's `phase`)."""
-
-    PREPARING = "preparing"
-    RESTORING = "restoring"  # a restarted run: outputs and logs back from the store
-    PULLING_DATASET = "pulling dataset"
-    INSTALLING = "installing"
-    TRAINING = "training"
-    SYNCING = "syncing"
-    FINISHED = "finished"
-
-
-class Outcome(_StrEnum):
-    """How a training ended (status.json's and record.json's `outcome`)."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    INSTALL_FAILED = "install_failed"
-    TIMED_OUT = "timed_out"
-    STOPPED = "stopped"
-    LOST = "lost"
-    PREEMPTED = "preempted"  # the cloud took the spot machine back (a restart may follow)
-
-    @property
-    def ok(self):
-        return self is Outcome.SUCCEEDED
-
-
-def parse(enum, value):
-    """`value` as a member of `enum`, or None for None and for a string this version does not know
-    (a newer trainrig may have written it): readers never crash on it."""
-    try:
-        return None if value is None else enum(value)
-    except ValueError:
-        return None

@@ -12,6 +12,8 @@ import os
 import socket
 import threading
 
+from .phases import Outcome
+
 MESSAGE_MAX = 4096
 TELL_TIMEOUT_S = 3.0
 
@@ -95,11 +97,11 @@ class Peers:
             self.failed_peer = failed_peer or (-1, "")  # a message from now on changes nothing
         if failed_peer is not None and failed_peer[0] >= 0:
             rank, reason = failed_peer
-            status.outcome = "failed"
+            status.outcome = Outcome.FAILED
             status.reason = "node %d failed (%s): the training on node %d was stopped" % (
                 rank, reason, self.config.node_rank)
             return
-        if status.outcome == "succeeded":
+        if status.outcome == Outcome.SUCCEEDED:
             return
         self.tell_all("%s: %s" % (status.outcome, status.reason))
 

@@ -6,12 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from . import slots
-
-PHASES = ("preparing", "restoring", "pulling dataset", "installing", "training", "syncing", "finished")
-OUTCOMES = ("succeeded", "failed", "install_failed", "timed_out", "stopped", "lost", "preempted")
-# The machine was taken away under the training (a cloud's preemption notice), or vanished with it:
-# a run with restarts left goes on on a new machine from its last synced checkpoint.
-RESTARTABLE = ("preempted", "lost")
+from .phases import RESTARTABLE, MachinePhase, Outcome, known  # noqa: F401 (RESTARTABLE: imported from here)
 
 
 def now_iso():
@@ -44,8 +39,8 @@ class MachineFacts:
 @dataclass
 class Status:
     run_id: str
-    phase: str = "preparing"
-    outcome: Optional[str] = None
+    phase: MachinePhase = MachinePhase.PREPARING
+    outcome: Optional[Outcome] = None
     reason: str = ""
     exit_code: Optional[int] = None
     supervisor_pid: Optional[int] = None
@@ -78,12 +73,12 @@ class Status:
     def done(self):
         """Over for good: finished (outcome known and the final sync made), or its supervisor gone.
         An outcome alone is not enough: the last sync of outputs follows it."""
-        return self.phase == "finished" or self.outcome == "lost"
+        return self.phase == MachinePhase.FINISHED or self.outcome == Outcome.LOST
 
     def settle_dead_supervisor(self):
         """The supervisor is gone before `finished`: say what that means for this run."""
         if self.outcome is None:
-            self.outcome = "lost"
+            self.outcome = Outcome.LOST
             self.reason = "the supervisor on the machine is gone without a result (was the machine restarted?)"
         else:
             self.reason = (self.reason + "; " if self.reason else "") + "the last sync of outputs may not have finished"
@@ -92,7 +87,7 @@ class Status:
             # the sync again (tools `resync`), and `run` keeps the machine till then.
             self.final_sync_ok = False
             self.sync_error = self.sync_error or "the supervisor ended before its last sync"
-        self.phase = "finished"
+        self.phase = MachinePhase.FINISHED
 
     def enter(self, phase):
         self.phase = phase
@@ -106,8 +101,11 @@ class Status:
         d = dict(d)
         m = dict(d.pop("machine", None) or {})
         m["gpus"] = [Gpu(**g) for g in m.get("gpus") or []]
-        known = set(cls.__dataclass_fields__)
-        return cls(machine=MachineFacts(**m), **{k: v for k, v in d.items() if k in known})
+        # Enums where this version knows the string (JSON holds their values); a newer one's stays a string.
+        d["phase"] = known(MachinePhase, d.get("phase", MachinePhase.PREPARING))
+        d["outcome"] = known(Outcome, d.get("outcome"))
+        fields = set(cls.__dataclass_fields__)
+        return cls(machine=MachineFacts(**m), **{k: v for k, v in d.items() if k in fields})
 
 
 def reserve_status(path):

@@ -16,6 +16,8 @@ import traceback
 from . import facts, preemption, telemetry, venv
 from .location import Location, parse_location
 from .peers import Peers
+from .phases import MachinePhase as Phase
+from .phases import Outcome, StopReason
 from .status import Status, now_iso, write_status
 from .stores import StoreError
 from .supervisor_install import InstallStep
@@ -36,7 +38,7 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
         self._stores = {}
         self._lock = threading.RLock()  # re-entered when SIGTERM lands while saving
         self._child = None
-        self._stop_reason = None  # "stopped", "timed_out" or "preempted"
+        self._stop_reason = None  # a StopReason
         self._grace_s = config.stop_grace_s  # a preemption notice shortens it to what the cloud gives
         self._watcher = preemption.watcher_for(config)
         self._watch_stop = threading.Event()
@@ -44,7 +46,7 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
         self._telemetry_stop = threading.Event()
         self._sampler = telemetry.Sampler(layout.dir)
         # Multi-node: a peer's failure stops this training (its outcome: failed, naming that node).
-        self._peers = Peers(config, lambda: self.request_stop("peer_failed"))
+        self._peers = Peers(config, lambda: self.request_stop(StopReason.PEER_FAILED))
 
     # -- status ---------------------------------------------------------------------------------
     def save(self):
@@ -80,7 +82,7 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
                     self.status.preemption = notice.detail
                 self.note("preemption notice (%s): stopping the training within %.0fs, then the final sync"
                           % (notice.detail, notice.training_grace_s()))
-                self.request_stop("preempted", notice.training_grace_s())
+                self.request_stop(StopReason.PREEMPTED, notice.training_grace_s())
                 self.save()
                 return
 
@@ -114,25 +116,25 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
     # -- the run --------------------------------------------------------------------------------
     def _finish_outcome(self, reason_kind, rc):
         s = self.status
-        if reason_kind == "stopped" and self._watcher is not None and not s.preemption:
+        if reason_kind == StopReason.STOPPED and self._watcher is not None and not s.preemption:
             # The machine's own shutdown (SIGTERM to us all) may come before the next poll saw the notice.
             notice = self._watcher.check()
             if notice is not None:
-                reason_kind, s.preemption = "preempted", notice.detail
+                reason_kind, s.preemption = StopReason.PREEMPTED, notice.detail
         s.exit_code = rc
-        if reason_kind == "preempted":
-            s.outcome, s.reason = "preempted", "the cloud took the machine back (%s): the training was stopped" % s.preemption
-        elif reason_kind == "timed_out":
-            s.outcome, s.reason = "timed_out", "the max runtime of %ds was reached: the training was stopped" % self.config.max_runtime_s
-        elif reason_kind == "stopped":
-            s.outcome, s.reason = "stopped", "the training was stopped on request"
+        if reason_kind == StopReason.PREEMPTED:
+            s.outcome, s.reason = Outcome.PREEMPTED, "the cloud took the machine back (%s): the training was stopped" % s.preemption
+        elif reason_kind == StopReason.TIMED_OUT:
+            s.outcome, s.reason = Outcome.TIMED_OUT, "the max runtime of %ds was reached: the training was stopped" % self.config.max_runtime_s
+        elif reason_kind == StopReason.STOPPED:
+            s.outcome, s.reason = Outcome.STOPPED, "the training was stopped on request"
         elif rc == 0:
-            s.outcome, s.reason = "succeeded", ""
+            s.outcome, s.reason = Outcome.SUCCEEDED, ""
         elif rc is not None and rc < 0:
-            s.outcome, s.reason = "failed", "the training was killed by signal %d" % -rc
+            s.outcome, s.reason = Outcome.FAILED, "the training was killed by signal %d" % -rc
         else:
-            s.outcome, s.reason = "failed", "the training exited with code %s" % rc
-        if s.outcome == "failed" and s.warning:
+            s.outcome, s.reason = Outcome.FAILED, "the training exited with code %s" % rc
+        if s.outcome == Outcome.FAILED and s.warning:
             s.reason += " (%s)" % s.warning  # the likely cause, said where the failure is read
         s.ended_at = now_iso()
 
@@ -141,9 +143,9 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
         # Inherited by every step: how `stop` recognises this run's processes (pids get reused).
         os.environ["TRAINRIG_RUN_ID"] = c.run_id
         os.environ["TRAINRIG_RUN_DIR"] = L.dir  # procs.RUN_DIR_MARK, unique to this run on this machine
-        signal.signal(signal.SIGTERM, lambda *_: self.request_stop("stopped"))
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop(StopReason.STOPPED))
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        deadline = threading.Timer(c.max_runtime_s, self.request_stop, args=("timed_out",))
+        deadline = threading.Timer(c.max_runtime_s, self.request_stop, args=(StopReason.TIMED_OUT,))
         deadline.daemon = True
         deadline.start()
         if c.shutdown_after:
@@ -156,7 +158,7 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
         if self._watcher is not None:
             threading.Thread(target=self._watch_loop, daemon=True).start()
         try:
-            self.enter("preparing")
+            self.enter(Phase.PREPARING)
             self._peers.listen()
             L.make()
             sampler.start()
@@ -169,26 +171,26 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
             self._check_output()
             if self.config.dataset_uri:
                 self._pull_dataset()
-            self.enter("installing")
+            self.enter(Phase.INSTALLING)
             venv_dir = self._install()
             rc = None
             if self._stop_reason is None:
-                self.enter("training")
+                self.enter(Phase.TRAINING)
                 sync.start()
                 rc = self._train(venv_dir)
             self._finish_outcome(self._stop_reason, rc)
         except StoreError as e:
-            self.status.outcome, self.status.reason = "failed", "the machine could not use a bucket: %s" % e
+            self.status.outcome, self.status.reason = Outcome.FAILED, "the machine could not use a bucket: %s" % e
             self.status.ended_at = now_iso()
         except venv.InstallFailed as e:
             if self._stop_reason is not None:  # pip ended because we stopped it
                 self._finish_outcome(self._stop_reason, None)
             else:
-                self.status.outcome, self.status.reason = "install_failed", str(e)
+                self.status.outcome, self.status.reason = Outcome.INSTALL_FAILED, str(e)
                 self.status.install_tail = e.tail
                 self.status.ended_at = now_iso()
         except Exception as e:  # the supervisor itself broke: say so rather than hang
-            self.status.outcome, self.status.reason = "failed", "the supervisor failed: %s" % e
+            self.status.outcome, self.status.reason = Outcome.FAILED, "the supervisor failed: %s" % e
             self.status.ended_at = now_iso()
             _print_exc()
         finally:
@@ -212,7 +214,7 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
         # A sampler still stuck (in nvidia-smi) must not hold up the final sync: no last sample then.
         last_sample = self._sample if started and not sampler.is_alive() else (lambda: None)
         # A last telemetry line (the machine as the training left it) goes out with the final sync.
-        for step in (last_sample, lambda: self.enter("syncing"), self._final_sync, self._finish,
+        for step in (last_sample, lambda: self.enter(Phase.SYNCING), self._final_sync, self._finish,
                      lambda: self.note("outcome: %s %s (final sync %s)" % (
                          self.status.outcome, self.status.reason, "done" if self.status.final_sync_ok else "NOT finished"))):
             try:

@@ -6,6 +6,7 @@ import tempfile
 import time
 
 from .location import parse_location
+from .phases import MachinePhase as Phase
 from .status import Status, now_iso, write_status
 from .stores import open_store
 from .sync import LocalIndex, pull, push
@@ -52,7 +53,7 @@ class SyncSteps:
     def _restore(self):
         """A restarted run: the outputs synced by the lost machine come back first, so that
         latest_checkpoint() finds the last one (the logs came back at launch: see restore_logs)."""
-        self.enter("restoring")
+        self.enter(Phase.RESTORING)
         L = self.layout
         result = pull(self._store("outputs"), L.outputs, os.path.join(L.dir, ".sync-outputs.json"))
         with self._lock:
@@ -112,7 +113,7 @@ class SyncSteps:
         """"finished" reaches the store before this machine's own status says so: whoever sees the
         run finished here (a follower, then a download) finds it finished in the bucket too."""
         with self._lock:
-            self.status.enter("finished")
+            self.status.enter(Phase.FINISHED)
         self._publish_final()
         self.note("phase: finished")
 
@@ -137,7 +138,7 @@ class SyncSteps:
             self.note("could not copy the status to %s: %s" % (self.output, e))
 
     def _pull_dataset(self):
-        self.enter("pulling dataset")
+        self.enter(Phase.PULLING_DATASET)
         L = self.layout
         index = os.path.join(L.dir, ".sync-dataset.json")
         last = [0.0]
