@@ -50,8 +50,10 @@ class GcpTpuMachine(MachineComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
         )
 
-        # One endpoint per worker (host), in worker-id order (what `gcloud ... tpu-vm ssh --worker=N` indexes):
-        # worker N is rank N. Worker 0 is the host trainrig follows; a single-host slice has only that one.
+        # One endpoint per worker (host), taken to be in worker-id order (the order `gcloud ... tpu-vm ssh
+        # --worker=N` and SkyPilot index them by; not checked against a real slice): endpoint N is rank N.
+        # JAX finds its own process ids on a slice, so it does not depend on this. Worker 0 is the host
+        # trainrig follows; a single-host slice has only that one.
         pairs = vm.network_endpoints.apply(
             lambda ends: [(end.access_configs[0].external_ip, end.ip_address) for end in ends])
         self._set_nodes(inputs, pairs, offer.hosts)
