@@ -17,7 +17,7 @@ from infra.project import find_project, stacks_dir
 from infra.spec import build_spec
 
 DIGITS = str(Path(__file__).resolve().parents[2] / "examples" / "digits")
-GCP = dict(project="p", zone=None, ssh_from="203.0.113.7/32")
+GCP = {"project": "p", "zone": None, "ssh_from": "203.0.113.7/32"}
 
 
 def spec(accelerator: str, nodes: int):  # type: ignore[no-untyped-def]

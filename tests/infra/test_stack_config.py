@@ -175,3 +175,21 @@ def test_a_bad_multi_node_value_in_the_file_is_bad_input(tmp_path, key, value):
     with pytest.raises(BadInput) as e:
         read(tmp_path, spec.run_id)
     assert e.value.exit_code == 2
+
+
+def test_nodes_set_in_the_file_of_a_tpu_slice_run_are_refused_at_up(tmp_path):
+    from pathlib import Path
+
+    from infra.stack_config import spec_from_stack
+
+    home = tmp_path / "home"
+    spec = gcp_spec(code_path=str(Path(__file__).resolve().parents[2] / "examples" / "digits"), dataset=None,
+                    nodes=2, cloud=CloudSpec(accelerator="v5litepod-16", zone="us-central1-a", region="us-central1",
+                                             project="my-proj", ssh_from="203.0.113.7/32"))
+    keys = MachineKeys(ssh_public_key=KEYS.ssh_public_key, host_key_file=str(home / "runs" / spec.run_id / "host_key"))
+    write(tmp_path / "stacks", spec, keys)
+    with pytest.raises(BadInput) as e:
+        spec_from_stack(tmp_path / "stacks", spec.run_id, home)
+    assert e.value.exit_code == 2 and "trainrig accelerators --cloud gcp" in str(e.value)
+    write(tmp_path / "stacks", gcp_spec(code_path=spec.code_path, dataset=None, cloud=spec.cloud), keys)  # nodes 1
+    assert spec_from_stack(tmp_path / "stacks", spec.run_id, home).cloud.accelerator == "v5litepod-16"  # type: ignore[union-attr]
