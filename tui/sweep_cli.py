@@ -47,8 +47,10 @@ def _config(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     from runner.sweep.params import parse_objective, parse_params
 
     if a.resume:
+        from tui.cli_commands import _given_spec_options
+
         given = [o for o, v in (("CODE", a.code), ("--param", a.param), ("--objective", a.objective), ("--name", a.name),
-                                ("--seed", a.seed)) if v not in (None, [])]
+                                ("--seed", a.seed)) if v not in (None, [])] + _given_spec_options(a)
         if given:
             raise BadInput(f"--resume takes the sweep's settings from its file: drop {', '.join(given)} "
                            f"(only --trials and --parallel may change).")
@@ -124,8 +126,6 @@ def sweep(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def
     from runner.sweep.driver import run_sweep
 
     config = _config(a)
-    if not a.resume:
-        study.save_config(config)
     console.say(f"sweep {config.name}: {config.trials} trials, {config.parallel} at a time, {config.objective} "
                 f"({study.journal_path(config.name)})")
 
@@ -137,7 +137,7 @@ def sweep(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def
 
     async def main():  # type: ignore[no-untyped-def]
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
-        return await run_sweep(config, _sink(console, a.verbose), on_trial)
+        return await run_sweep(config, _sink(console, a.verbose), on_trial, new=not a.resume)
 
     try:
         result = asyncio.run(main())

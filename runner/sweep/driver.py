@@ -18,6 +18,7 @@ from runner.sweep.study import (
     SweepConfig,
     held,
     open_study,
+    save_config,
     settle_interrupted,
     trials_used,
 )
@@ -68,7 +69,9 @@ def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, s
 
 
 async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable[[TrialResult], None],
-                    journal: Journal | None = None) -> SweepResult:
+                    journal: Journal | None = None, new: bool = False) -> SweepResult:
+    """`new`: the sweep's file is written once its machines are up (a sweep refused before that,
+    e.g. an unreachable host, leaves nothing to resume: the same command again starts it)."""
     journal = journal or Journal()
     with held(config.name):
         study = await asyncio.to_thread(open_study, config)
@@ -81,6 +84,12 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
             return _summary(config, study, ran, settled, [])
         life = Lifecycle(journal, on_event)
         slots = await slot_machines.provision(life, config.spec, config.name, min(config.parallel, remaining))
+        if new:
+            try:
+                save_config(config)
+            except BaseException:
+                await slot_machines.release(life, slots)
+                raise
         distributions = {p.name: p.distribution() for p in config.params}
         asked = 0
 

@@ -86,8 +86,15 @@ def test_interrupted_sweep_resumes_without_repeating_finished_trials(trainrig, p
                        "--objective", "val_loss:min", "--seed", "1", "--no-prune", "--env", "STEP_S=0.1",
                        "--outputs", str(out))
     journal = state_home / "sweeps" / "sweep-cut" / "study.journal"
+
+    def complete() -> int:
+        try:
+            return sum(t.state == TrialState.COMPLETE for t in study(state_home, "sweep-cut").get_trials())
+        except KeyError:  # the journal file is there, the study not yet written into it
+            return 0
+
     end = time.monotonic() + 120
-    while not (journal.exists() and sum(t.state == TrialState.COMPLETE for t in study(state_home, "sweep-cut").get_trials()) >= 2):
+    while not (journal.exists() and complete() >= 2):
         assert p.poll() is None and time.monotonic() < end, p.stderr.read() if p.poll() is not None else "timed out"
         time.sleep(0.05)
     p.send_signal(signal.SIGTERM)
@@ -135,5 +142,7 @@ def test_bad_input_is_exit_2_and_starts_nothing(trainrig, state_home, args):
     assert not (state_home / "sweeps" / "sweep-bad").exists() and not records(state_home, "sweep-bad")
 
 
-def test_resume_of_an_unknown_sweep_is_exit_2(trainrig):
+def test_resume_of_an_unknown_sweep_or_with_new_settings_is_exit_2(trainrig):
     assert trainrig("sweep", "--resume", "no-such-sweep").code == 2
+    assert trainrig("sweep", EXAMPLE, "--resume", "no-such-sweep").code == 2
+    assert trainrig("sweep", "--resume", "no-such-sweep", "--target", "ssh").code == 2
