@@ -107,8 +107,8 @@ async def _up(engine: Engine, failure: Failure, on_event: EventSink) -> StackOut
         raise
 
 
-async def _ready(machine: Machine, on_event: EventSink) -> Machine:
-    await wait_for_ssh(machine, on_event=on_event)
+async def _ready(machine: Machine, on_event: EventSink, boot_wait_s: float) -> Machine:
+    await wait_for_ssh(machine, boot_wait_s, on_event=on_event)
     async with ssh.connect(machine) as conn:
         machine, version = await install_tools(conn, machine)
     on_event(Notice(f"{machine.address}: Python {version}, trainrig's tools installed"))
@@ -134,7 +134,7 @@ class CloudTarget:
         return await self._reach(record, outputs, client_key, host_public, on_event)
 
     async def _reach(self, record: RunRecord, outputs: StackOutputs, client_key: Path, host_public: str,
-                     on_event: EventSink, port: int = SSH_PORT) -> Machine:
+                     on_event: EventSink, port: int = SSH_PORT, boot_wait_s: float = BOOT_WAIT_S) -> Machine:
         """The stack's machines once each answers with the pinned host key, with trainrig's tools on it:
         rank 0 is returned (the record's `machine`); with several (`--nodes N`, a TPU pod slice's workers)
         `record.nodes` holds them all in rank order, each with the address its peers reach it at."""
@@ -150,9 +150,13 @@ class CloudTarget:
         hosts = ", ".join(m.host for m in machines)
         on_event(Notice(f"{self.name} machine{'s' if len(machines) > 1 else ''} {hosts} up (${outputs.hourly_price:.2f}/hour); "
                         f"host key pinned ({ssh.fingerprints(machines[0].host_keys)})"))
-        # All at once; one that never answers fails the whole run (the caller destroys the stack).
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_ready(m, on_event)) for m in machines]
+        # All at once; one that never answers fails the whole run (the others' waits are cancelled, and
+        # the caller destroys the stack), with that node's own error, not a group of them.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(_ready(m, on_event, boot_wait_s)) for m in machines]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         ready = [t.result() for t in tasks]
         record.nodes = ready if len(ready) > 1 else []
         return ready[0]

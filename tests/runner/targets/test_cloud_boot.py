@@ -164,3 +164,17 @@ def test_one_node_taken_away_is_the_state_of_a_several_machine_run():
     assert state_of([{"type": "gcp:storage/bucket:Bucket"}]) == "gone"
     pod = {"type": "gcp:tpu/v2Vm:V2Vm", "outputs": {"state": "PREEMPTED"}}
     assert state_of([pod]) == "PREEMPTED"
+
+
+def test_a_node_that_never_answers_fails_the_reach_with_its_own_error(sshd):
+    from infra.engine_outputs import NodeEndpoint
+    from runner.targets.cloud import CloudTarget
+
+    host_public = asyncssh.read_private_key(str(sshd.dir / "host_key")).export_public_key().decode().strip()
+    # sshd listens on 127.0.0.1 only: rank 1 at 127.0.0.2 refuses every connection.
+    nodes = (NodeEndpoint("127.0.0.1", "10.64.0.2", host_public), NodeEndpoint("127.0.0.2", "10.64.0.3", host_public))
+    record = _record()
+    with pytest.raises(Unreachable, match="127.0.0.2"):
+        asyncio.run(CloudTarget("gcp")._reach(record, _outputs(sshd, host_public, nodes), sshd.client_key,
+                                              host_public, lambda _e: None, port=sshd.port, boot_wait_s=1.0))
+    assert record.nodes == []
