@@ -4,6 +4,8 @@ by the Pulumi program. One source of truth: switching a run between clouds is an
 `trainrig:target` (and `trainrig:accelerator` when the other cloud spells it differently). An image
 override is kept under its cloud's key (`trainrig:gcpImage`, a Deep Learning VM family;
 `trainrig:awsImage`, an AMI name pattern), so after a switch the other cloud's image is never used.
+Several machines: `trainrig:nodes` (with `trainrig:launcher`, `trainrig:outputsFrom`), written only when
+not the default, so a one-machine run's file is as it was.
 """
 
 from __future__ import annotations
