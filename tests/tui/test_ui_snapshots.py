@@ -27,3 +27,7 @@ def test_destroy_asks_with_what_goes_and_the_cost(snap_compare):
 
 def test_help_screen(snap_compare):
     assert snap_compare(app(), terminal_size=SIZE, press=["question_mark"])
+
+
+def test_new_run_form_with_its_folder_pickers(snap_compare):
+    assert snap_compare(app(), terminal_size=SIZE, press=["n"])

@@ -55,9 +55,11 @@ class NewRunScreen(ModalScreen[RunSpec | None]):
         with Vertical(classes="dialog form"):
             yield Label("New run: provision, upload, train  (ctrl+s starts)", classes="title")
             with VerticalScroll(id="fields"):
-                yield from self._field("code", "code folder", Input(self.code, placeholder="./my-training", id="code"))
+                yield from self._field("code", "code folder", Input(self.code, placeholder="./my-training", id="code"),
+                                       pick=True)
                 yield from self._field("code_name", "code name", Input(placeholder="default: the folder's name", id="code_name"))
-                yield from self._field("dataset", "dataset", Input(placeholder="a folder, gs://... or s3://... (optional)", id="dataset"))
+                yield from self._field("dataset", "dataset", Input(placeholder="a folder, gs://... or s3://... (optional)",
+                                                                   id="dataset"), pick=True)
                 yield from self._field("dataset_name", "dataset name", Input(placeholder="e.g. beer-v2 (default: none)", id="dataset_name"))
                 yield from self._field("target", "target", Select([(t, t) for t in TARGETS], value="local", allow_blank=False, id="target"))
                 yield from self._field("host", "ssh host", Input(placeholder="user@address[:port] (target ssh)", id="host"))
@@ -74,11 +76,28 @@ class NewRunScreen(ModalScreen[RunSpec | None]):
                 yield Button("Start", id="start", variant="primary")
                 yield Button("Cancel", id="cancel")
 
-    def _field(self, name: str, label: str, widget) -> ComposeResult:  # type: ignore[no-untyped-def]
+    def _field(self, name: str, label: str, widget, pick: bool = False) -> ComposeResult:  # type: ignore[no-untyped-def]
         with Horizontal(classes="row"):
             yield Label(label, classes="name")
             yield widget
+            if pick:  # a folder picker beside the field (tui/screens/pick_folder.py)
+                yield Button("Browse", id=f"pick-{name}", classes="pick")
         yield Label("", id=f"error-{name}", classes="error")
+
+    @on(Button.Pressed, ".pick")
+    def _pick_folder(self, event: Button.Pressed) -> None:
+        from tui.screens.pick_folder import PickFolder, start_folder
+
+        name = (event.button.id or "").removeprefix("pick-")
+        field = self.query_one(f"#{name}", Input)
+
+        def picked(folder: str | None) -> None:
+            if folder is not None:
+                field.value = folder
+            field.focus()
+
+        what = "code folder" if name == "code" else "dataset folder"
+        self.app.push_screen(PickFolder(what, start_folder(field.value if "://" not in field.value else "")), picked)
 
     @on(Select.Changed, "#target")
     def _target(self, event: Select.Changed) -> None:
