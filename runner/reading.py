@@ -196,12 +196,19 @@ class Reading(LifecycleBase):
     async def stop(self, run_id: str) -> Status | None:
         record = self._live(run_id)
         machine = await self._machine(record)
+        # Every other node at once, beside rank 0's: each stopped on request, none told by a peer.
+        others = asyncio.gather(*(self._stop_node(m, run_id) for m in record.all_nodes()[1:]))
         async with ssh.connect(machine) as conn:
             # A cloud machine's final sync to its bucket may take minutes; its supervisor then powers it off.
             wait = CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S
             on_machine = MachineTools(conn, machine)
             await on_machine.stop(run_id, wait)
             status = await on_machine.status(run_id)
+        await others
         if status is not None:
             self._remember_outcome(run_id, status)
         return status
+
+    async def _stop_node(self, machine: Machine, run_id: str) -> None:
+        async with ssh.connect(machine) as conn:
+            await MachineTools(conn, machine).stop(run_id, CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S)

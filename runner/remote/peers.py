@@ -3,7 +3,7 @@ following (the client may be gone), and the launcher's command line around the t
 
 Each node's supervisor listens on a small TCP port of its peer (private) address. When its run ends
 other than succeeded (or is stopped), it tells every peer; a peer's supervisor stops its training and
-records the run failed, naming the node. A message carries the run's secret, so nothing else on the
+records the run failed, naming the node (stopped, when that node was stopped on request). A message carries the run's secret, so nothing else on the
 network stops a run. Standard library only, Python 3.8+.
 """
 
@@ -35,7 +35,7 @@ class Peers:
     def __init__(self, config, stop_training):
         self.config = config
         self.stop_training = stop_training  # called once, from the listener's thread, when a peer failed
-        self.failed_peer = None  # (rank, reason) of the node whose failure stopped this one
+        self.failed_peer = None  # (rank, outcome, reason) of the node whose end stopped this one
         self._sock = None
         self._lock = threading.Lock()
 
@@ -82,7 +82,7 @@ class Peers:
         with self._lock:
             if self.failed_peer is not None:
                 return
-            self.failed_peer = (int(msg["rank"]), str(msg.get("reason", ""))[:500])
+            self.failed_peer = (int(msg["rank"]), str(msg.get("outcome", Outcome.FAILED)), str(msg.get("reason", ""))[:500])
         self.stop_training()
 
     def ended(self, status):
@@ -94,20 +94,23 @@ class Peers:
             self._sock.close()
         with self._lock:
             failed_peer = self.failed_peer
-            self.failed_peer = failed_peer or (-1, "")  # a message from now on changes nothing
-        if failed_peer is not None and failed_peer[0] >= 0:
-            rank, reason = failed_peer
-            status.outcome = Outcome.FAILED
-            status.reason = "node %d failed (%s): the training on node %d was stopped" % (
-                rank, reason, self.config.node_rank)
+            self.failed_peer = failed_peer or (-1, "", "")  # a message from now on changes nothing
+        # A node stopped on request itself (`trainrig stop` stops every node) stays stopped.
+        if failed_peer is not None and failed_peer[0] >= 0 and status.outcome != Outcome.STOPPED:
+            rank, outcome, reason = failed_peer
+            # A stop on request goes on as a stop; any other end of a node fails the run.
+            stopped = outcome == Outcome.STOPPED
+            status.outcome = Outcome.STOPPED if stopped else Outcome.FAILED
+            status.reason = "node %d %s (%s): the training on node %d was stopped" % (
+                rank, "was stopped" if stopped else "failed", reason, self.config.node_rank)
             return
         if status.outcome == Outcome.SUCCEEDED:
             return
-        self.tell_all("%s: %s" % (status.outcome, status.reason))
+        self.tell_all(status.outcome, status.reason)
 
-    def tell_all(self, reason):
-        msg = (json.dumps({"token": self.config.peer_token, "run_id": self.config.run_id,
-                           "rank": self.config.node_rank, "reason": reason}) + "\n").encode("utf-8")
+    def tell_all(self, outcome, reason):
+        msg = (json.dumps({"token": self.config.peer_token, "run_id": self.config.run_id, "rank": self.config.node_rank,
+                           "outcome": str(outcome), "reason": reason}) + "\n").encode("utf-8")
         threads = [threading.Thread(target=_tell, args=(host, int(port), msg))
                    for rank, (host, port) in enumerate(self.config.peers) if rank != self.config.node_rank]
         for t in threads:

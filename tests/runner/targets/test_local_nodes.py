@@ -13,6 +13,7 @@ import pytest
 from runner import nodes
 from runner.journal import Journal
 from runner.lifecycle import Lifecycle
+from runner.remote.status import read_status
 from tests.conftest import ROOT, make_code, manifest, only_folder, record
 
 DDP = ROOT / "examples" / "ddp"
@@ -91,3 +92,24 @@ def test_bad_node_options_exit_2_and_start_nothing(trainrig, tmp_path, state_hom
     assert done.code == 2, done.err
     assert len(done.err.strip().splitlines()) == 1  # one sentence
     assert not (state_home / "runs" / "badnodes-none").exists()
+
+
+def test_stop_stops_every_node_and_each_says_stopped(trainrig, tmp_path, state_home):
+    code = make_code(tmp_path / "ticks", """
+        import itertools, time
+        for i in itertools.count():
+            print(f"tick {i}", flush=True)
+            time.sleep(0.1)
+    """)
+    rid = "ticks-none"
+    assert trainrig("up", str(code), "--dataset-name", "none", "--nodes", "2", "--command", "python train.py",
+                    "--max-runtime", "5m").code == 0
+    try:
+        assert trainrig("start", rid, "--no-follow").code == 0
+        done = trainrig("stop", rid)
+        assert done.code in (0, 1), done.err
+        run_dirs = [state_home / "runs" / rid / "sandbox", state_home / "runs" / rid / "node-1" / "sandbox"]
+        statuses = [read_status(str(d / "runs" / rid / "status.json")) for d in run_dirs]
+        assert [(s.done, s.outcome) for s in statuses] == [(True, "stopped"), (True, "stopped")]
+    finally:
+        assert trainrig("down", rid, "--discard-outputs").code == 0
