@@ -43,7 +43,12 @@ class NodePlan:
 
 
 def gpus_per_node(spec: RunSpec) -> int:
-    return spec.cloud.count if spec.cloud is not None else 0
+    """The node's GPUs: the accelerator count of a GPU machine; 0 on the CPU (local) and on a TPU host."""
+    if spec.cloud is None:
+        return 0
+    from infra.catalog import load
+
+    return 0 if load().is_tpu(spec.cloud.accelerator) else spec.cloud.count
 
 
 def torchrun_args(spec: RunSpec, rank: int, master: str, port: int, local_addr: str) -> tuple[str, ...]:

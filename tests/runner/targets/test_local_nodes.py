@@ -113,3 +113,29 @@ def test_stop_stops_every_node_and_each_says_stopped(trainrig, tmp_path, state_h
         assert [(s.done, s.outcome) for s in statuses] == [(True, "stopped"), (True, "stopped")]
     finally:
         assert trainrig("down", rid, "--discard-outputs").code == 0
+
+
+def test_a_cloud_plan_gives_torchrun_the_private_addresses_and_the_gpus():
+    import dataclasses
+
+    from infra.cloud import CloudSpec
+    from infra.spec import build_spec
+    from runner.machine import Machine
+
+    spec = build_spec(code=str(DDP), code_name="ddp", dataset_name="none", nodes=2, launcher="torchrun")
+    spec = dataclasses.replace(spec, target="gcp", cloud=CloudSpec(accelerator="A100", count=8))
+    machines = [Machine(host=f"203.0.113.{i}", port=22, user="u", host_keys=("k",), client_key=None, python="python3",
+                        root="trainrig", venv_cache="v", private_host=f"10.0.0.{i}") for i in (1, 2)]
+    plan = nodes.plan(spec, machines)
+    assert plan is not None and nodes.plan(dataclasses.replace(spec, nodes=1), machines[:1]) is None
+    one = plan.nodes[1]
+    env = dict(one.env)
+    assert env["TRAINRIG_NODE_IPS"] == "10.0.0.1,10.0.0.2" and env["MASTER_ADDR"] == env["TRAINRIG_MASTER_ADDR"] == "10.0.0.1"
+    assert (env["MASTER_PORT"], env["TRAINRIG_GPUS_PER_NODE"], env["WORLD_SIZE"], env["NODE_RANK"]) == ("29500", "8", "16", "1")
+    args = list(one.launcher_args)
+    assert args[:2] == ["-m", "torch.distributed.run"]
+    flag = {args[i]: args[i + 1] for i in range(2, len(args), 2)}
+    assert flag == {"--nnodes": "2", "--nproc-per-node": "8", "--node-rank": "1", "--rdzv-backend": "c10d",
+                    "--rdzv-endpoint": "10.0.0.1:29500", "--rdzv-id": "ddp-none", "--rdzv-conf": "is_host=false",
+                    "--local-addr": "10.0.0.2", "--max-restarts": "0"}
+    assert plan.peers == (("10.0.0.1", nodes.CLOUD_PEER_PORT), ("10.0.0.2", nodes.CLOUD_PEER_PORT))
