@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from runner import nodes
+from runner.events import LogChunk
 from runner.journal import Journal
 from runner.lifecycle import Lifecycle
+from runner.remote.procs import alive
 from runner.remote.status import read_status
 from tests.conftest import ROOT, make_code, manifest, only_folder, record
 
@@ -77,6 +81,10 @@ def test_each_node_gets_its_rank_and_peers_and_logs_read_per_node(trainrig, tmp_
         assert b"".join(one_only).decode() == next(line for line in lines if line.startswith("[1] "))[4:] + "\n"
         status = asyncio.run(life.follow_logs("envs-none", 0, node=1))
         assert status.outcome == "succeeded"
+        events: list = []
+        asyncio.run(Lifecycle(Journal(state_home), events.append).follow_logs("envs-none", 0, node=nodes.ALL))
+        followed = b"".join(e.data for e in events if isinstance(e, LogChunk)).decode().splitlines()
+        assert sorted(followed) == sorted(lines)
     finally:
         assert trainrig("down", "envs-none", "--discard-outputs").code == 0
 
@@ -139,3 +147,22 @@ def test_a_cloud_plan_gives_torchrun_the_private_addresses_and_the_gpus():
                     "--rdzv-endpoint": "10.0.0.1:29500", "--rdzv-id": "ddp-none", "--rdzv-conf": "is_host=false",
                     "--local-addr": "10.0.0.2", "--max-restarts": "0"}
     assert plan.peers == (("10.0.0.1", nodes.CLOUD_PEER_PORT), ("10.0.0.2", nodes.CLOUD_PEER_PORT))
+
+
+def test_a_node_whose_server_died_is_reached_again_and_down_ends_every_server(trainrig, tmp_path, state_home):
+    code = make_code(tmp_path / "revive", "print('hello')\n")
+    rid = "revive-none"
+    assert trainrig("up", str(code), "--dataset-name", "none", "--nodes", "3", "--command", "python train.py").code == 0
+    try:
+        ready = state_home / "runs" / rid / "node-2" / "server.json"
+        dead = json.loads(ready.read_text())["pid"]
+        os.kill(dead, signal.SIGKILL)
+        done = trainrig("start", rid)  # reaches node 2 through a new server, same host key
+        assert done.code == 0, done.err
+        again = json.loads(ready.read_text())["pid"]
+        assert again != dead and alive(again)
+        rec = record(state_home, rid)
+        assert len(rec["nodes"]) == 3 and rec["nodes"][2]["port"] == json.loads(ready.read_text())["port"]
+    finally:
+        assert trainrig("down", rid, "--discard-outputs").code == 0
+    assert not alive(again) and not (state_home / "runs" / rid / "node-2").exists()
