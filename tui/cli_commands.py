@@ -116,8 +116,8 @@ def dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
         return tensorboard(a, run_id, console)
     if a.cmd == "logs":
         if a.follow:
-            return outcome_exit(asyncio.run(life.follow_logs(run_id, 0)), console)
-        asyncio.run(life.stream_log(run_id, sys.stdout.buffer.write))  # in pieces: a 1 GB log costs no 1 GB here
+            return outcome_exit(asyncio.run(life.follow_logs(run_id, 0, node=a.node)), console)
+        asyncio.run(life.stream_log(run_id, sys.stdout.buffer.write, node=a.node))  # in pieces: a 1 GB log costs no 1 GB here
         sys.stdout.buffer.flush()
         return EXIT_OK
     if a.cmd == "status":

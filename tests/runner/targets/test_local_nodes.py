@@ -65,10 +65,9 @@ def test_each_node_gets_its_rank_and_peers_and_logs_read_per_node(trainrig, tmp_
     try:
         done = trainrig("start", "envs-none")
         assert done.code == 0, done.err
-        life = Lifecycle(Journal(state_home))
-        parts: list[bytes] = []
-        asyncio.run(life.stream_log("envs-none", parts.append, node=nodes.ALL))
-        lines = b"".join(parts).decode().splitlines()
+        every = trainrig("logs", "envs-none", "--node", "all")
+        assert every.code == 0, every.err
+        lines = every.out.splitlines()
         seen = {line[:4]: dict(kv.split("=", 1) for kv in line[4:].split()) for line in lines}
         assert set(seen) == {"[0] ", "[1] "}
         zero, one = seen["[0] "], seen["[1] "]
@@ -76,10 +75,10 @@ def test_each_node_gets_its_rank_and_peers_and_logs_read_per_node(trainrig, tmp_
         assert zero["TRAINRIG_NUM_NODES"] == one["TRAINRIG_NUM_NODES"] == zero["WORLD_SIZE"] == "2"
         assert zero["TRAINRIG_NODE_IPS"] == "127.0.0.1,127.0.0.1" and zero["MASTER_ADDR"] == "127.0.0.1"
         assert zero["TRAINRIG_GPUS_PER_NODE"] == "0" and zero["MASTER_PORT"] == one["MASTER_PORT"]
-        one_only: list[bytes] = []
-        asyncio.run(life.stream_log("envs-none", one_only.append, node=1))
-        assert b"".join(one_only).decode() == next(line for line in lines if line.startswith("[1] "))[4:] + "\n"
-        status = asyncio.run(life.follow_logs("envs-none", 0, node=1))
+        one_only = trainrig("logs", "envs-none", "--node", "1")
+        assert one_only.out == next(line for line in lines if line.startswith("[1] "))[4:] + "\n"
+        assert trainrig("logs", "envs-none", "--node", "2").code == 2  # there is no node 2: one sentence, exit 2
+        status = asyncio.run(Lifecycle(Journal(state_home)).follow_logs("envs-none", 0, node=1))
         assert status.outcome == "succeeded"
         events: list = []
         asyncio.run(Lifecycle(Journal(state_home), events.append).follow_logs("envs-none", 0, node=nodes.ALL))
