@@ -53,7 +53,6 @@ def test_two_nodes_all_reduce_with_torchrun_and_every_log_comes_home(trainrig, t
     assert not (run_dir / "sandbox").exists() and not (run_dir / "node-1").exists()
 
 
-@needs_torch
 def test_each_node_gets_its_rank_and_peers_and_logs_read_per_node(trainrig, tmp_path, state_home):
     code = make_code(tmp_path / "envs", """
         import os
