@@ -15,7 +15,7 @@ from runner.remote import wire
 from runner.remote.location import Location, parse_location
 from runner.remote.status import Status
 from runner.remote.stores import StoreError, open_store
-from runner.remote.sync import LocalIndex, pull
+from runner.remote.sync import pull
 from runner.transfer import TransferResult
 
 PACKAGES = {"s3": "boto3>=1.28", "gs": "google-cloud-storage>=2.10"}
@@ -60,10 +60,10 @@ def fetch_outputs(spec: RunSpec, folder: Path, on_event: EventSink) -> tuple[Sta
                 # Into the folder of a download cut off earlier, files already whole are not fetched
                 # again (pull compares their checksums); a file that was arriving is fetched whole.
                 r = pull(open_store(where.child(name)), str(folder / name), index_path,
-                         progress=lambda b, f, n=name: on_event(Progress(n, b, 0, f)))
+                         progress=lambda b, f, n=name: on_event(Progress(n, b, 0, f)), tree_hash=True)
                 wire.remove_partials(str(folder / name))  # what a killed download was writing
                 size = sum(e.size for e in wire.scan(str(folder / name)))
-                results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, LocalIndex(index_path).tree_hash(),
+                results.append(TransferResult(r.files_total, r.files_copied, r.bytes_copied, 0, r.tree_hash,
                                               size, tuple(r.skipped)))
         status = stored_status(spec)
     except StoreError as e:

@@ -152,7 +152,7 @@ async def _download(
     # The index lives beside the folder until the download is complete: a download cut off (even by
     # kill -9) and run again into the same folder keeps what came whole and continues the file that
     # was arriving. Mirror: a file gone from the machine since then goes from here too.
-    index = wire.Index(str(local_dest) + ".index.json")
+    index = wire.FileIndex(str(local_dest) + ".index.json")
     need, _ = await asyncio.to_thread(wire.plan, str(local_dest), entries, index, True)
     resume = await asyncio.to_thread(wire.partials, str(local_dest), entries, need)
     proc.stdin.write((json.dumps({"need": need, "resume": wire.encode_resume(resume)}) + "\n").encode())

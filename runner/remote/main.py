@@ -38,7 +38,7 @@ def receive(dest, index_path, mirror):
     stdin = sys.stdin.buffer
     entries = wire.decode_offer(_read_line(stdin))
     os.makedirs(dest, exist_ok=True)
-    index = wire.Index(index_path)
+    index = wire.FileIndex(index_path)
     need, deleted = wire.plan(dest, entries, index, mirror)
     resume = wire.partials(dest, entries, need)
     _reply({"need": need, "deleted": deleted, "resume": wire.encode_resume(resume)})

@@ -14,6 +14,7 @@ import threading
 import traceback
 
 from . import facts, preemption, telemetry, venv
+from .index import FileIndex
 from .location import Location, parse_location
 from .peers import Peers
 from .phases import MachinePhase as Phase
@@ -23,7 +24,6 @@ from .stores import StoreError
 from .supervisor_install import InstallStep
 from .supervisor_sync import SyncSteps
 from .supervisor_training import TrainingSteps
-from .wire import Index
 
 FAILSAFE_MARGIN_MIN = 60  # as infra/stack_inputs.py's: installs and the last sync come on top
 
@@ -166,7 +166,7 @@ class Supervisor(TrainingSteps, InstallStep, SyncSteps):
                 self._restore()
             self.status.machine = facts.collect()
             for folder, attr in ((L.code, "code_hash"), (L.dataset, "dataset_hash")):
-                index = Index(L.index(folder))
+                index = FileIndex(L.index(folder))
                 setattr(self.status, attr, index.tree_hash() if index.files else "")
             self._check_output()
             if self.config.dataset_uri:

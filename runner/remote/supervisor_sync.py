@@ -9,7 +9,7 @@ from .location import parse_location
 from .phases import MachinePhase as Phase
 from .status import Status, now_iso, write_status
 from .stores import open_store
-from .sync import LocalIndex, pull, push
+from .sync import pull, push
 
 
 def _is_checkpoint(path):
@@ -151,9 +151,10 @@ class SyncSteps:
                     self.status.pull_progress = [nbytes, files]
                 self.save()
 
-        result = pull(open_store(parse_location(self.config.dataset_uri)), L.dataset, index, progress=progress)
+        result = pull(open_store(parse_location(self.config.dataset_uri)), L.dataset, index, progress=progress,
+                      tree_hash=True)
         self.status.pull_progress = [result.bytes_copied, result.files_copied]
-        self.status.dataset_hash = LocalIndex(index).tree_hash()
+        self.status.dataset_hash = result.tree_hash  # as an uploaded dataset's (index.py)
         self.note("dataset: %d of %d files pulled" % (result.files_copied, result.files_total))
 
     def _sync_loop(self):

@@ -5,17 +5,18 @@ multipart ETag, GCS's CRC32C; between two folders size and modification time). C
 files are cached by (size, mtime) beside the caller's state, so an unchanged re-sync reads no file.
 Listings are streamed and merged in key order; transfers run in a bounded pool of threads, so memory
 does not grow with the number of files. An interrupted sync run again redoes only what had not
-finished. Deletions are propagated only with `delete=True`.
+finished. Deletions are propagated only with `delete=True`. The index of checksums is the transfer
+protocol's too (index.py): a pull's tree hash is the one a transfer of the same files gives.
 """
 
 import base64
-import json
 import os
 import threading
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from . import wire
+from .index import FileIndex
 from .stores.base import S3_PART, StoreError, md5_file, s3_multipart_etag
 
 WORKERS = 16
@@ -28,65 +29,7 @@ class SyncResult:
     bytes_copied: int = 0
     deleted: int = 0
     skipped: list = field(default_factory=list)  # (path, why): vanished files, unsafe object keys
-
-
-class LocalIndex:
-    """Checksums of local files, keyed by path and valid while size and mtime are unchanged."""
-
-    def __init__(self, path):
-        self.path = path
-        self._lock = threading.Lock()
-        self.files = {}
-        if path and os.path.exists(path):
-            try:
-                with open(path) as f:
-                    self.files = json.load(f)
-            except ValueError:
-                self.files = {}  # a damaged cache only costs a re-read
-
-    def get(self, rel, size, mtime_ns, kind):
-        rec = self.files.get(rel)
-        if rec and rec.get("size") == size and rec.get("mtime_ns") == mtime_ns:
-            return rec.get(kind)
-        return None
-
-    def put(self, rel, size, mtime_ns, **sums):
-        with self._lock:
-            rec = self.files.get(rel)
-            if not rec or rec.get("size") != size or rec.get("mtime_ns") != mtime_ns:
-                rec = self.files[rel] = {"size": size, "mtime_ns": mtime_ns}
-            rec.update({k: v for k, v in sums.items() if v})
-
-    def tree_hash(self):
-        """One hash of every file's path and checksum (the dataset or outputs as a whole)."""
-        import hashlib
-
-        h = hashlib.sha256()
-        for rel in sorted(self.files):
-            rec = self.files[rel]
-            h.update(("%s\0%s\n" % (rel, rec.get("md5") or rec.get("etag") or rec.get("crc32c"))).encode())
-        return h.hexdigest()
-
-    def save(self):
-        if not self.path:
-            return
-        with self._lock:
-            tmp = "%s.%d.tmp" % (self.path, os.getpid())
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            try:
-                with open(tmp, "w") as f:
-                    json.dump(self.files, f, separators=(",", ":"))
-                os.replace(tmp, self.path)
-            except BaseException:
-                _unlink(tmp)  # a cut temporary file would only hold on to space on a full disk
-                raise
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+    tree_hash: str = ""  # a pull's with tree_hash=True: the store's files as they now are here (index.py)
 
 
 def _crc32c(path):
@@ -192,7 +135,7 @@ def push(local_root, store, index_path=None, delete=False, progress=None, worker
     Files for which `last(path)` is true are sent only once every other file has arrived: a
     checkpoint in the store then means what was written before it is there too (a sync cut off by a
     crash never leaves a checkpoint to resume from whose outputs are missing)."""
-    index = LocalIndex(index_path)
+    index = FileIndex(index_path)
     result = SyncResult()
     lock = threading.Lock()
 
@@ -256,11 +199,14 @@ def _has_any(store):
     return next(iter(store.objects()), None) is not None
 
 
-def pull(store, local_root, index_path=None, delete=False, progress=None, workers=WORKERS):
-    """Make `local_root` hold what `store` holds (files only there stay unless `delete`)."""
-    index = LocalIndex(index_path)
+def pull(store, local_root, index_path=None, delete=False, progress=None, workers=WORKERS, tree_hash=False):
+    """Make `local_root` hold what `store` holds (files only there stay unless `delete`). With
+    `tree_hash`, the result's is that of the store's files (each file read once more here, right
+    after it arrived, for its sha256: the stores' checksums differ from one store to the next)."""
+    index = FileIndex(index_path)
     result = SyncResult()
     lock = threading.Lock()
+    pulled, gone = [], set()
     os.makedirs(local_root, exist_ok=True)
     if delete and not _has_any(store):
         # A mistyped or empty location must not wipe the folder.
@@ -275,9 +221,12 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
                 raise
             with lock:
                 result.skipped.append((obj.rel, "deleted from the store while we pulled"))
+                gone.add(obj.rel)
             return
         st = os.stat(path)
-        index.put(obj.rel, st.st_size, st.st_mtime_ns, md5=obj.md5, etag=obj.s3_multipart_etag, crc32c=obj.crc32c)
+        sha256 = wire.file_hash(path, st.st_size).hexdigest() if tree_hash else None
+        index.put(obj.rel, st.st_size, st.st_mtime_ns, fresh=True, md5=obj.md5, etag=obj.s3_multipart_etag,
+                  crc32c=obj.crc32c, sha256=sha256)
         _copied(result, lock, obj.size, progress)
 
     pool = _Pool(workers)
@@ -291,6 +240,8 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
                 except wire.ProtocolError:
                     result.skipped.append((obj.rel, "a key that is no safe file name here"))
                     continue
+                if tree_hash:
+                    pulled.append(obj.rel)
                 if e is None or not _same(local_root, e, obj, index):
                     pool.submit(fetch, obj)
             elif delete:
@@ -299,6 +250,8 @@ def pull(store, local_root, index_path=None, delete=False, progress=None, worker
             os.unlink(os.path.join(local_root, *rel.split("/")))
             result.deleted += 1
         pool.finish()
+        if tree_hash:
+            result.tree_hash = index.tree_hash([p for p in pulled if p not in gone], root=local_root)
     finally:
         pool.close()
         index.save()

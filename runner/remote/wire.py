@@ -8,10 +8,10 @@ arriving is continued from its temporary file once the offerer has checked that 
 travel as JSON strings whose undecodable bytes are surrogates (see listing.py): byte for byte.
 """
 
-import hashlib
 import json
 import os
 
+from .index import FileIndex  # noqa: F401 (the receiver's index, imported from here)
 from .listing import FOLLOW, INSIDE, TMP_SUFFIX, Entry, scan, shown, wire_bytes  # noqa: F401 (the protocol's names)
 from .wire_frames import (  # noqa: F401 (the byte stream's names, imported from here)
     _DATA,
@@ -41,43 +41,19 @@ def decode_offer(line, left_out=None):
     return [Entry(*row) for row in offer["entries"]]
 
 
-class Index:
-    """What a receiver folder holds, by path: [size, mtime_ns, sha256]; kept in a JSON file beside it."""
-
-    def __init__(self, path):
-        self.path = path
-        self.files = {}
-        if path and os.path.exists(path):
-            with open(path) as f:
-                self.files = json.load(f)
-
-    def save(self):
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.files, f, separators=(",", ":"), sort_keys=True)
-        os.replace(tmp, self.path)
-
-    def tree_hash(self, paths=None):
-        h = hashlib.sha256()
-        for p in sorted(self.files if paths is None else paths):
-            h.update(wire_bytes(p) + b"\0" + self.files[p][2].encode() + b"\n")
-        return h.hexdigest()
-
-
 def plan(root, entries, index, mirror):
     """Indices of `entries` the receiver must get; with `mirror`, delete indexed files no longer offered.
     A file already in place with the offered size and mtime is kept even if the index does not know
     it (a transfer killed before it saved its index): it was renamed into place whole."""
     need = []
     for i, e in enumerate(entries):
-        known = index.files.get(e.path)
         try:
             st = os.stat(safe_join(root, e.path))
         except OSError:
             st = None
         if st is not None and st.st_size == e.size and st.st_mtime_ns == e.mtime_ns:
-            if not (known and known[0] == e.size and known[1] == e.mtime_ns):
-                index.files[e.path] = [e.size, e.mtime_ns, file_hash(safe_join(root, e.path), e.size).hexdigest()]
+            if index.get(e.path, e.size, e.mtime_ns, "sha256") is None:
+                index.put(e.path, e.size, e.mtime_ns, sha256=file_hash(safe_join(root, e.path), e.size).hexdigest())
             continue
         need.append(i)
     deleted = 0
@@ -88,7 +64,7 @@ def plan(root, entries, index, mirror):
                 os.unlink(safe_join(root, path))
             except FileNotFoundError:
                 pass
-            del index.files[path]
+            index.forget(path)
             deleted += 1
             _prune_empty(root, os.path.dirname(path))
     return need, deleted

@@ -203,7 +203,7 @@ class Decoder:
         os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
         os.close(fd)
         os.replace(tmp, safe_join(self.root, e.path))
-        self.index.files[e.path] = [e.size, e.mtime_ns, h.hexdigest()]
+        self.index.put(e.path, e.size, e.mtime_ns, fresh=True, sha256=h.hexdigest())
         self.files += 1
         if self.index.path and time.monotonic() - self._saved_at > self.SAVE_EVERY_S:
             self.index.save()

@@ -34,3 +34,31 @@ def test_a_nan_or_infinite_metric_keeps_run_json_strict(tmp_path):
     assert manifest["metrics"]["grad"]["last"] == "Infinity"
     with pytest.raises(ValueError):
         json.loads('{"x": NaN}', parse_constant=_refuse)  # the check itself can fail
+
+
+OUTPUTS = """
+    import os
+    out = os.environ["TRAINRIG_OUTPUT_DIR"]
+    os.makedirs(os.path.join(out, "checkpoints", "ünï"), exist_ok=True)
+    open(os.path.join(out, "model.bin"), "wb").write(bytes(range(256)) * 4000)
+    open(os.path.join(out, "checkpoints", "ünï", "step-1.txt"), "w").write("one")
+    open(os.path.join(out, "empty"), "w").close()
+"""
+
+
+def test_run_json_tree_hash_is_the_same_downloaded_from_the_machine_or_from_the_bucket(bucket_servers, env, trainrig, tmp_path):
+    """Two runs writing the same outputs: one downloaded from its machine (the transfer protocol),
+    one with --output-store, downloaded from the bucket."""
+    from tests.conftest import make_bucket, make_code, manifest, only_folder
+
+    env.update(bucket_servers)
+    bucket = make_bucket("s3")
+    hashes = []
+    for name, store in (("treewire", ()), ("treebucket", ("--output-store", f"s3://{bucket}/runs"))):
+        done = trainrig("run", str(make_code(tmp_path / name, OUTPUTS)), "--dataset-name", "none", *store,
+                        "--outputs", str(tmp_path / name / "out"))
+        assert done.code == 0, done.err
+        outputs = manifest(only_folder(tmp_path / name / "out"))["outputs"]
+        assert outputs["files"] == 3 and len(outputs["tree_hash"]) == 64
+        hashes.append(outputs["tree_hash"])
+    assert hashes[0] == hashes[1]

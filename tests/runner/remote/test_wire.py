@@ -11,7 +11,7 @@ from runner.remote import wire
 def transfer(src, dst, mirror=True, chunked=7):
     """Offer src, plan at dst, stream frames in odd-sized pieces; returns (need, decoder)."""
     entries = wire.decode_offer(wire.encode_offer(wire.scan(str(src))))
-    index = wire.Index(str(dst) + ".index.json")
+    index = wire.FileIndex(str(dst) + ".index.json")
     os.makedirs(dst, exist_ok=True)
     need, deleted = wire.plan(str(dst), entries, index, mirror)
     dec = wire.Decoder(str(dst), entries, index)
@@ -77,7 +77,7 @@ def test_incompressible_data_goes_raw_and_text_compressed(src):
 
 def test_unsafe_paths_are_refused(tmp_path):
     entries = [wire.Entry("../escape", 1, 0, 0o644)]
-    dec = wire.Decoder(str(tmp_path), entries, wire.Index(None))
+    dec = wire.Decoder(str(tmp_path), entries, wire.FileIndex(None))
     with pytest.raises(wire.ProtocolError, match="unsafe path"):
         dec.feed(wire._FILE.pack(b"F", 0, 1))
 
@@ -86,7 +86,7 @@ def test_a_file_that_changes_while_sent_is_not_kept(src, tmp_path):
     entries = wire.scan(str(src))
     i = [e.path for e in entries].index("a.txt")
     entries[i].size += 10  # as if it grew after the listing
-    dec = wire.Decoder(str(tmp_path), entries, wire.Index(None))
+    dec = wire.Decoder(str(tmp_path), entries, wire.FileIndex(None))
     with pytest.raises(wire.ProtocolError, match="changed while it was sent"):
         for frame in wire.frames(str(src), entries, [i]):
             dec.feed(frame)
@@ -96,7 +96,7 @@ def test_a_file_that_changes_while_sent_is_not_kept(src, tmp_path):
 def test_interrupted_transfer_resumes_without_resending_finished_files(src, tmp_path):
     dst = tmp_path / "dst"
     entries = wire.scan(str(src))
-    index = wire.Index(str(dst) + ".index.json")
+    index = wire.FileIndex(str(dst) + ".index.json")
     os.makedirs(dst)
     need, _ = wire.plan(str(dst), entries, index, True)
     dec = wire.Decoder(str(dst), entries, index)
@@ -120,7 +120,7 @@ def test_every_split_of_the_stream_decodes(tmp_path):
     for cut in range(1, len(stream)):
         dst = tmp_path / f"d{cut}"
         dst.mkdir()
-        dec = wire.Decoder(str(dst), entries, wire.Index(None))
+        dec = wire.Decoder(str(dst), entries, wire.FileIndex(None))
         dec.feed(stream[:cut])
         dec.feed(stream[cut:])
         assert dec.done, cut

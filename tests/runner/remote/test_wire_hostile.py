@@ -27,7 +27,7 @@ def transfer(src, dst, cut_after=None):
     arrive (the connection died). Returns (decoder, stream bytes that were sent)."""
     entries = wire.decode_offer(wire.encode_offer(wire.scan(os.fsdecode(src), links=wire.INSIDE)))
     os.makedirs(dst, exist_ok=True)
-    index = wire.Index(os.fsdecode(dst) + ".index.json")
+    index = wire.FileIndex(os.fsdecode(dst) + ".index.json")
     need, _ = wire.plan(os.fsdecode(dst), entries, index, True)
     resume = wire.partials(os.fsdecode(dst), entries, need)
     sender_view = wire.decode_resume(json.loads(json.dumps(wire.encode_resume(resume))))
