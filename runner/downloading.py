@@ -9,6 +9,7 @@ import asyncio
 import json
 import shlex
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +36,8 @@ from runner.machine import Machine
 from runner.machine_tools import MachineTools
 from runner.manifest import write_manifest
 from runner.remote.status import Status
-from runner.remote.stores import open_store
+from runner.remote.stores import StoreError, open_store
+from runner.remote.sync import pull
 from runner.states import HAS_MACHINE, RunState
 from runner.units import human_size
 
@@ -106,6 +108,25 @@ class Downloading(LifecycleBase):
 
         await asyncio.gather(*(one(k, m) for k, m in enumerate(record.all_nodes())))
 
+    @staticmethod
+    def _nodes_from_bucket(record: RunRecord, folder: Path) -> None:
+        """A multi-node run's bucket: node K syncs to <store>/<run>/node-K/ (rank 0 to the run's own
+        prefix); the same layout as a download over SSH."""
+        where = output_location(record.effective_spec())
+        assert where is not None
+        everything = record.spec.outputs_from == OutputsFrom.ALL
+        with tempfile.TemporaryDirectory() as tmp:
+            for k in range(len(record.all_nodes())):
+                node = where if k == 0 else where.child(f"node-{k}")
+                pairs = [(node.child("logs"), folder / "logs" / f"node-{k}")]
+                if everything and k:
+                    pairs.append((node.child("outputs"), folder / f"node-{k}" / "outputs"))
+                for i, (src, dest) in enumerate(pairs):
+                    try:
+                        pull(open_store(src), str(dest), str(Path(tmp) / f"{k}-{i}.json"))
+                    except StoreError as e:
+                        raise RemoteFailed(f"cannot download node {k}'s files from {src}: {e}") from e
+
     def _download_folder(self, record: RunRecord, outputs_root: Path) -> Path:
         """The folder of a download cut off earlier, else a new one, recorded before its first byte."""
         pending = Path(record.download_pending) if record.download_pending else None
@@ -134,6 +155,8 @@ class Downloading(LifecycleBase):
             # machine still holds it all.
             await self._resync_bucket_run(record, outputs_root)
             status, outputs, logs = await asyncio.to_thread(fetch_outputs, spec, folder, self.emit)
+        if status is not None and len(record.all_nodes()) > 1:
+            await asyncio.to_thread(self._nodes_from_bucket, record, folder)
         if status is None:
             self._no_download(record.run_id, folder)
             raise BadInput(f"run {record.run_id} has synced nothing to {output_location(spec)} yet: `trainrig start` it first.")

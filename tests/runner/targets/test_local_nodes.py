@@ -18,7 +18,7 @@ from runner.journal import Journal
 from runner.lifecycle import Lifecycle
 from runner.remote.procs import alive
 from runner.remote.status import read_status
-from tests.conftest import ROOT, make_code, manifest, only_folder, record
+from tests.conftest import ROOT, make_bucket, make_code, manifest, only_folder, record
 
 DDP = ROOT / "examples" / "ddp"
 needs_torch = pytest.mark.skipif(
@@ -164,3 +164,22 @@ def test_a_node_whose_server_died_is_reached_again_and_down_ends_every_server(tr
     finally:
         assert trainrig("down", rid, "--discard-outputs").code == 0
     assert not alive(again) and not (state_home / "runs" / rid / "node-2").exists()
+
+
+def test_a_multi_node_run_with_an_output_bucket_brings_every_node_home_from_it(bucket_servers, env, trainrig, tmp_path):
+    env.update(bucket_servers)
+    bucket = make_bucket("s3")
+    code = make_code(tmp_path / "bnodes", """
+        import os
+        rank = os.environ["TRAINRIG_NODE_RANK"]
+        print(f"node {rank}", flush=True)
+        open(os.path.join(os.environ["TRAINRIG_OUTPUT_DIR"], "rank.txt"), "w").write(rank)
+    """)
+    done = trainrig("run", str(code), "--dataset-name", "none", "--nodes", "2", "--command", "python train.py",
+                    "--outputs-from", "all", "--output-store", f"s3://{bucket}/runs", "--outputs", str(tmp_path / "out"))
+    assert done.code == 0, done.err
+    folder = only_folder(tmp_path / "out")
+    assert (folder / "outputs" / "rank.txt").read_text() == "0"
+    assert (folder / "node-1" / "outputs" / "rank.txt").read_text() == "1"
+    for k in (0, 1):
+        assert (folder / "logs" / f"node-{k}" / "train.log").read_text() == f"node {k}\n"
