@@ -84,6 +84,9 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
         if record.state == RunState.DESTROYED:
             self.emit(Notice(f"run {run_id} was already destroyed"))
             return
+        for other in self.journal.all():  # sweep trials on this machine first (a killed sweep's): same rules
+            if other.borrowed_from == run_id and other.state != RunState.DESTROYED:
+                await self.down(other.run_id, discard_outputs=discard_outputs, stop=stop)
         await down_checks.check(record, lambda: self._machine(record), discard_outputs, stop,
                                 lambda: self.stop(run_id))
         record = self.journal.load(run_id)  # a stop above recorded the outcome

@@ -80,9 +80,11 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
             on_event(Notice(f"sweep {config.name}: {settled} trial(s) an earlier process left unfinished are asked again"))
         remaining = config.trials - trials_used(study)
         ran: list[TrialResult] = []
-        if remaining <= 0:
-            return _summary(config, study, ran, settled, [])
         life = Lifecycle(journal, on_event)
+        await slot_machines.clear_left_trials(life, config.name)  # a killed sweep's: stopped, their folders gone
+        if remaining <= 0:
+            await slot_machines.release(life, slot_machines.left_slots(life, config.name))
+            return _summary(config, study, ran, settled, [])
         slots = await slot_machines.provision(life, config.spec, config.name, min(config.parallel, remaining))
         if new:
             try:

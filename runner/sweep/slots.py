@@ -57,6 +57,19 @@ async def provision(life: Lifecycle, spec: RunSpec, sweep: str, count: int) -> l
     return made
 
 
+def left_slots(life: Lifecycle, sweep: str) -> list[RunRecord]:
+    return [r for r in life.journal.all() if r.sweep == sweep and not r.borrowed_from and r.state != RunState.DESTROYED]
+
+
+async def clear_left_trials(life: Lifecycle, sweep: str) -> None:
+    """Trials a killed sweep process left on its machines (still training, perhaps): stopped and
+    removed; the study already counts them as interrupted and asks their parameters again."""
+    for r in life.journal.all():
+        if r.sweep == sweep and r.borrowed_from and r.state != RunState.DESTROYED:
+            life.emit(Notice(f"trial run {r.run_id} was left by an earlier sweep process: stopping and removing it"))
+            await life.down(r.run_id, discard_outputs=True, stop=True)
+
+
 async def release(life: Lifecycle, slots: list[RunRecord]) -> None:
     """Destroy every slot, each one tried even when another fails (the first failure is raised)."""
     done = await asyncio.gather(*(life.down(s.run_id, discard_outputs=True, stop=True) for s in slots),

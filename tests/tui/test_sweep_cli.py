@@ -146,3 +146,30 @@ def test_resume_of_an_unknown_sweep_or_with_new_settings_is_exit_2(trainrig):
     assert trainrig("sweep", "--resume", "no-such-sweep").code == 2
     assert trainrig("sweep", EXAMPLE, "--resume", "no-such-sweep").code == 2
     assert trainrig("sweep", "--resume", "no-such-sweep", "--target", "ssh").code == 2
+
+
+def test_a_sweep_killed_hard_mid_trial_resumes_on_its_machine_and_leaves_nothing(trainrig, popen_trainrig, state_home, tmp_path):
+    """kill -9: no clean-up at all. --resume reuses the slot machine, stops the trial left training
+    there, asks its parameters again, and at the end nothing runs and nothing holds a machine."""
+    from optuna.trial import TrialState
+
+    p = popen_trainrig("sweep", EXAMPLE, "--dataset-name", "hard", *PARAMS, "--trials", "3", "--parallel", "1",
+                       "--objective", "val_loss:min", "--seed", "2", "--no-prune", "--env", "STEP_S=0.2",
+                       "--outputs", str(tmp_path / "out"))
+    status = state_home / "runs" / "sweep-hard-s1" / "sandbox" / "runs" / "sweep-hard-t1" / "status.json"
+    end = time.monotonic() + 120
+    while not (status.exists() and '"training"' in status.read_text()):  # trial 1 trains on the slot
+        assert p.poll() is None and time.monotonic() < end
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    assert records(state_home, "sweep-hard")["sweep-hard-t1"]["state"] == "started"
+
+    done = trainrig("sweep", "--resume", "sweep-hard", "--json")
+    assert done.code == 0, done.err
+    trials = study(state_home, "sweep-hard").get_trials()
+    assert trials[1].state == TrialState.FAIL and trials[1].user_attrs["interrupted"]
+    assert trials[2].params == trials[1].params  # asked again first (enqueued: the next number)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    recs = records(state_home, "sweep-hard")
+    assert "sweep-hard-s2" not in recs and all(r["state"] == "destroyed" for r in recs.values())
