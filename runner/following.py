@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from contextlib import AsyncExitStack
 
 import asyncssh
 
 from runner import nodes, restarts, ssh
-from runner.buckets import stored_log, stored_status
+from runner.buckets import stored_log, stored_object, stored_status
 from runner.errors import AuthFailed, HostKeyMismatch, RemoteFailed, TrainrigError, Unreachable
 from runner.events import EventSink, LogChunk, Notice, PhaseChanged, Progress, StatusChanged
 from runner.follow import Offsets, follow
@@ -127,28 +128,44 @@ class Following(LifecycleBase):
         return stored
 
     async def _node_tools(self, record: RunRecord, stack: AsyncExitStack) -> list[MachineTools | None]:
-        """A connection to each of nodes 1.. (None: not reachable now; its outcome is not counted)."""
+        """A connection to each of nodes 1.. (None: not reachable now)."""
         out: list[MachineTools | None] = []
-        for k, m in enumerate(record.all_nodes()[1:], 1):
+        for m in record.all_nodes()[1:]:
             try:
                 out.append(MachineTools(await stack.enter_async_context(ssh.connect(m)), m))
-            except TrainrigError as e:
-                self.emit(Notice(f"node {k} cannot be reached ({e}): its outcome is not counted"))
+            except TrainrigError:
                 out.append(None)
         return out
 
-    async def _node_statuses(self, run_id: str, on_nodes: list[MachineTools | None], until_done: bool) -> list[Status | None]:
-        """Nodes 1..: each one's status (None: unreadable); `until_done`: waits for each to end."""
+    async def _node_status(self, record: RunRecord, k: int, on_node: MachineTools | None) -> Status | None:
+        """Node k's status from the machine, or else (a cloud machine powers off after its last
+        sync) as it last pushed it to the run's bucket; None: neither can be read."""
+        try:
+            if on_node is not None:
+                return await on_node.status(record.run_id)
+        except (TrainrigError, OSError):
+            pass
+        spec = record.effective_spec()
+        if record.stack is None or not spec.output_store:
+            return None
+        raw = await asyncio.to_thread(stored_object, spec, f"node-{k}/status.json")
+        return Status.from_dict(json.loads(raw)) if raw else None
+
+    async def _node_statuses(self, record: RunRecord, on_nodes: list[MachineTools | None], until_done: bool) -> list[Status | None]:
+        """Nodes 1..: each one's status (None: unreadable); `until_done`: waits for each to end, but
+        for one unreadable RECONNECT_FOR_S on end."""
         out: list[Status | None] = []
         for k, on_node in enumerate(on_nodes, 1):
-            st = None
-            try:
-                st = await on_node.status(run_id) if on_node is not None else None
-                while until_done and st is not None and not st.done:
-                    await asyncio.sleep(NODE_POLL_S)
-                    st = await on_node.status(run_id)
-            except (TrainrigError, OSError) as e:
-                self.emit(Notice(f"node {k} cannot be read ({e}): its outcome is not counted"))
+            st = await self._node_status(record, k, on_node)
+            last_read = time.monotonic()
+            while until_done and not (st is not None and st.done) and time.monotonic() - last_read < RECONNECT_FOR_S:
+                await asyncio.sleep(NODE_POLL_S)
+                now = await self._node_status(record, k, on_node)
+                if now is not None:
+                    st, last_read = now, time.monotonic()
+            if until_done and (st is None or not st.done):
+                self.emit(Notice(f"node {k}'s end cannot be read: its outcome is not counted"))
+                st = None
             out.append(st)
         return out
 
@@ -160,7 +177,7 @@ class Following(LifecycleBase):
             on_nodes = await self._node_tools(record, stack)
             while True:
                 await asyncio.sleep(NODE_POLL_S)
-                statuses = await self._node_statuses(record.run_id, on_nodes, False)
+                statuses = await self._node_statuses(record, on_nodes, False)
                 bad = [k for k, st in enumerate(statuses, 1) if st is not None and st.done and st.outcome != Outcome.SUCCEEDED]
                 if bad:
                     self.emit(Notice(f"node {bad[0]} ended without success: stopping the other nodes"))
@@ -180,7 +197,7 @@ class Following(LifecycleBase):
     async def _nodes_outcome(self, record: RunRecord, lead: Status) -> Status:
         """Rank 0's status with the worst outcome of every node's (waiting for each to end)."""
         async with AsyncExitStack() as stack:
-            statuses = [lead, *await self._node_statuses(record.run_id, await self._node_tools(record, stack), True)]
+            statuses = [lead, *await self._node_statuses(record, await self._node_tools(record, stack), True)]
         known = [(k, st) for k, st in enumerate(statuses) if st is not None]
         k, worst = known[nodes.worst([st.outcome or Outcome.LOST for _, st in known])]
         synced = [st.final_sync_ok for _, st in known]
