@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,6 +36,7 @@ class StatusReport:
     status: Status | None
     error: str = ""
     telemetry: Sample | None = None  # the machine's last telemetry sample (GPU, CPU, memory, disk)
+    nodes: tuple[Status | None, ...] = ()  # a multi-node run: every node's status, rank order (None: unreadable)
 
 
 class Reading(LifecycleBase):
@@ -174,9 +176,16 @@ class Reading(LifecycleBase):
                 hint = (f" (SSH is let in from {record.spec.cloud.ssh_from} only: if this computer's address changed, "
                         f"set trainrig:sshFrom in stacks/Pulumi.{run_id}.yaml and `pulumi up -s {run_id}`)")
             return StatusReport(record, stored, str(e) + hint)
+        every: tuple[Status | None, ...] = ()
+        if status is not None and len(record.all_nodes()) > 1:
+            async with AsyncExitStack() as stack:
+                others = await self._node_statuses(record, await self._node_tools(record, stack), False)  # type: ignore[attr-defined]
+            every = (status, *others)
+            if all(st is not None and st.done for st in every):
+                status = await self._nodes_outcome(record, status)  # type: ignore[attr-defined]  (the worst node's)
         if status is not None and status.done:
             self._remember_outcome(run_id, status)
-        return StatusReport(self.journal.load(run_id), status, telemetry=last)
+        return StatusReport(self.journal.load(run_id), status, telemetry=last, nodes=every)
 
     def ls(self) -> list[RunRecord]:
         return self.journal.all()

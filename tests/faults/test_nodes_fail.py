@@ -4,6 +4,7 @@ leaves nothing (the autouse fixture checks the processes)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import signal
@@ -13,6 +14,8 @@ from typing import Callable
 
 import pytest
 
+from runner.journal import Journal
+from runner.lifecycle import Lifecycle
 from runner.remote.procs import marked
 from runner.remote.status import Status, read_status
 from tests.conftest import ROOT, make_code, record
@@ -95,7 +98,9 @@ def test_a_node_killed_with_nobody_following_stops_the_other_on_the_machines(tra
         zero, one = _both_failed(state_home, rid)
         assert one.exit_code == -signal.SIGKILL
         assert zero.reason.startswith("node 1 failed")  # it names the node that failed
-        assert trainrig("status", rid).code in (0, 1)
+        report = asyncio.run(Lifecycle(Journal(state_home)).status(rid))
+        assert [(s.done, s.outcome) for s in report.nodes] == [(True, "failed"), (True, "failed")]  # type: ignore[union-attr]
+        assert record(state_home, rid)["outcome"] == "failed"  # nobody followed: `status` recorded it
     finally:
         _down_leaves_nothing(trainrig, state_home, rid)
 
