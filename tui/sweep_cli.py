@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 
@@ -111,7 +112,7 @@ def _sink(console, verbose: bool):  # type: ignore[no-untyped-def]
     def show(event) -> None:  # type: ignore[no-untyped-def]
         if isinstance(event, Notice):
             console.say(f"    {event.run_id + ': ' if event.run_id else ''}{event.text}")
-        elif isinstance(event, PhaseChanged) and (verbose or "-t" not in event.run_id[-5:]):
+        elif isinstance(event, PhaseChanged) and (verbose or not re.search(r"-t\d+$", event.run_id)):  # slots' phases only
             console.say(f"==> [{time.monotonic() - t0:6.1f}s] {event.run_id}: {event.phase}"
                         + (f"  {event.detail}" if event.detail else ""))
 

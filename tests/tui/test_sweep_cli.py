@@ -173,3 +173,14 @@ def test_a_sweep_killed_hard_mid_trial_resumes_on_its_machine_and_leaves_nothing
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
     recs = records(state_home, "sweep-hard")
     assert "sweep-hard-s2" not in recs and all(r["state"] == "destroyed" for r in recs.values())
+
+
+def test_help_loads_no_optuna():
+    import subprocess
+    import sys
+
+    probe = ("import sys\nimport tui.cli as cli\nfor argv in (['--help'], ['sweep', '--help']):\n    try:\n"
+             "        cli.main(argv)\n    except SystemExit:\n        pass\n"
+             "print([m for m in sys.modules if m.split('.')[0] in ('optuna', 'asyncssh')], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", done.stderr
