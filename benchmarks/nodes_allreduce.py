@@ -48,8 +48,7 @@ def bare_round(work: Path) -> float:
     t0 = time.time()
     procs = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(k),
-         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "bench",
-         "--rdzv-conf", f"is_host={'true' if k == 0 else 'false'}", "--local-addr", "127.0.0.1", "--max-restarts", "0",
+         "--rdzv-backend", "static", "--master-addr", "127.0.0.1", "--master-port", str(port), "--max-restarts", "0",
          str(DDP / "train.py"), "--output_directory", str(work / f"bare-{k}")],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(work)) for k in (0, 1)]
     outs = [p.communicate()[0] for p in procs]

@@ -52,14 +52,16 @@ def gpus_per_node(spec: RunSpec) -> int:
 
 
 def torchrun_args(spec: RunSpec, rank: int, master: str, port: int, local_addr: str) -> tuple[str, ...]:
-    """`-m torch.distributed.run ...` for node `rank`: c10d rendezvous on rank 0's address, no restarts
-    (trainrig's own restarts handle a lost machine)."""
+    """`-m torch.distributed.run ...` for node `rank`, no restarts (trainrig's own restarts handle a
+    lost machine). Static rendezvous on rank 0's address, not c10d: c10d numbers the nodes by their
+    sorted addresses and pids, so torch's global rank 0 (the one that usually writes the checkpoint)
+    could land on another node than trainrig's rank 0, whose outputs and log come home. With a
+    static rendezvous torch's ranks follow TRAINRIG_NODE_RANK. (`local_addr` is kept for callers.)"""
+    del local_addr
     return ("-m", "torch.distributed.run", "--nnodes", str(spec.nodes),
             "--nproc-per-node", str(max(gpus_per_node(spec), 1)), "--node-rank", str(rank),
-            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{master}:{port}", "--rdzv-id", spec.run_id,
-            # Rank 0 hosts the rendezvous store: on loopback every node's address matches the endpoint's.
-            "--rdzv-conf", f"is_host={'true' if rank == 0 else 'false'}",
-            "--local-addr", local_addr, "--max-restarts", "0")
+            "--rdzv-backend", "static", "--master-addr", master, "--master-port", str(port),
+            "--max-restarts", "0")
 
 
 def plan(spec: RunSpec, machines: list[Machine]) -> NodePlan | None:
