@@ -8,7 +8,6 @@ still record what it did (and free the space) and no command is left unable to r
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import time
@@ -20,6 +19,7 @@ from typing import Iterator
 from infra.engine_outputs import StackOutputs
 from infra.spec import RunSpec
 from runner.errors import BadInput, RunNotFound
+from runner.locks import exclusive
 from runner.machine import Machine
 from runner.remote import slots
 from runner.states import RunState
@@ -192,11 +192,6 @@ class Journal:
     @contextmanager
     def lock(self, run_id: str, what: str) -> Iterator[None]:
         """Hold the run's lock; a second command on the same run is refused, not queued."""
-        d = self.dir(run_id)
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(d / "lock", "w") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BadInput(f"another trainrig command is working on run {run_id} right now; wait for it to end.") from None
+        with exclusive(self.dir(run_id) / "lock",
+                       f"another trainrig command is working on run {run_id} right now; wait for it to end."):
             yield

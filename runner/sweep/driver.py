@@ -73,7 +73,7 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
     """`new`: the sweep's file is written once its machines are up (a sweep refused before that,
     e.g. an unreachable host, leaves nothing to resume: the same command again starts it)."""
     journal = journal or Journal()
-    with held(config.name):
+    with held(config.name, config.spec.run_id):
         study = await asyncio.to_thread(open_study, config)
         settled = settle_interrupted(study)
         if settled:

@@ -10,7 +10,6 @@ Sampler: Optuna's TPESampler (random for its first trials), seeded with --seed.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from infra.spec import RunSpec
 from runner.errors import BadInput
+from runner.locks import exclusive
 from runner.sweep.params import Direction, Objective, Param, parse_param
 from runner.workspace import state_dir
 
@@ -86,16 +86,14 @@ def load_config(name: str) -> SweepConfig:
 
 
 @contextmanager
-def held(name: str) -> Iterator[None]:
-    """One sweep process per sweep: a second (or a --resume while it runs) is refused, not queued."""
-    d = sweep_dir(name)
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(d / "lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BadInput(f"sweep {name} is running in another trainrig process right now; wait for it to end.") from None
-        yield
+def held(name: str, run_id: str) -> Iterator[None]:
+    """One sweep process per sweep: a second (or a --resume while it runs) is refused, not queued;
+    so is a sweep of another name over the same code and dataset, whose trial ids would be the same."""
+    with exclusive(sweep_dir(name) / "lock", f"sweep {name} is running in another trainrig process right now; wait for it to end."):
+        with exclusive(sweeps_dir() / ".by-run" / f"{run_id}.lock",
+                       f"another sweep over {run_id} is running right now (its trials are named {run_id}-t<N> too); "
+                       "wait for it to end."):
+            yield
 
 
 def open_study(config: SweepConfig):  # type: ignore[no-untyped-def]

@@ -50,5 +50,13 @@ def test_interrupted_trials_are_failed_and_asked_again(config):
 
 
 def test_one_process_per_sweep(config):
-    with held(config.name), pytest.raises(BadInput), held(config.name):
+    with held(config.name, config.spec.run_id), pytest.raises(BadInput), held(config.name, config.spec.run_id):
         pass
+
+
+def test_two_sweeps_over_the_same_code_and_dataset_are_refused_at_once(config):
+    # Their trials would both be named <code>-<dataset>-t<N>.
+    with held(config.name, config.spec.run_id), pytest.raises(BadInput), held("other-name", config.spec.run_id):
+        pass
+    with held(config.name, config.spec.run_id), held("other-name", "other-run"):
+        pass  # another code or dataset: both go ahead
