@@ -175,24 +175,32 @@ class Launching(LifecycleBase):
             with self.journal.lock(run_id, "start"):
                 for conn, m in zip(conns, machines):
                     await self._refuse_if_training(conn, m, run_id)
-                plan = nodes.plan(record.spec, machines)
-                assert plan is not None
-                results = await asyncio.gather(*(
-                    self._upload_and_launch(c, record, m, follow_log and k == 0, node=plan.nodes[k], plan=plan)
-                    for k, (c, m) in enumerate(zip(conns, machines))), return_exceptions=True)
-                failed = [r for r in results if isinstance(r, BaseException)]
-                if failed:
-                    await asyncio.gather(*(MachineTools(c, m).stop(run_id, 10.0) for c, m in zip(conns, machines)),
-                                         return_exceptions=True)
-                    for r in results:
-                        if not isinstance(r, BaseException) and r[1] is not None:
-                            r[1].close()
-                    e = failed[0]
-                    if isinstance(e, (OSError, asyncssh.Error)):
-                        raise ConnectionLost(f"starting run {run_id} on its {len(machines)} nodes", _why(e),
-                                             f"trainrig start {run_id}") from e
-                    raise e
-            offsets, proc = results[0]  # type: ignore[misc]
+                results = await self._launch_nodes(record, conns, machines, follow_log)
+            offsets, proc = results
             if proc is None:
                 return None
             return await self._follow(record, offsets, conns[0], proc, machines[0])
+
+    async def _launch_nodes(self, record: RunRecord, conns: list[asyncssh.SSHClientConnection], machines: list[Machine],
+                            follow_log: bool, restore: bool = False) -> tuple[Offsets, asyncssh.SSHClientProcess | None]:
+        """Upload to and launch every node at once (the caller holds the run); rank 0's offsets (and its
+        streaming process with `follow_log`). A node that could not start stops those that did."""
+        run_id = record.run_id
+        plan = nodes.plan(record.spec, machines)
+        assert plan is not None
+        results = await asyncio.gather(*(
+            self._upload_and_launch(c, record, m, follow_log and k == 0, restore=restore, node=plan.nodes[k], plan=plan)
+            for k, (c, m) in enumerate(zip(conns, machines))), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            await asyncio.gather(*(MachineTools(c, m).stop(run_id, 10.0) for c, m in zip(conns, machines)),
+                                 return_exceptions=True)
+            for r in results:
+                if not isinstance(r, BaseException) and r[1] is not None:
+                    r[1].close()
+            e = failed[0]
+            if isinstance(e, (OSError, asyncssh.Error)):
+                raise ConnectionLost(f"starting run {run_id} on its {len(machines)} nodes", _why(e),
+                                     f"trainrig start {run_id}") from e
+            raise e
+        return results[0]  # type: ignore[return-value]

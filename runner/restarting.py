@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AsyncExitStack
 
 import asyncssh
 
@@ -24,7 +25,7 @@ CLOUD_STATE_EVERY_S = 30.0  # at most one `pulumi refresh` this often for a clou
 
 
 class Restarting:
-    # Lifecycle's (runner/lifecycle.py), with its _phase, _machine and _upload_and_launch.
+    # Lifecycle's (runner/lifecycle.py), with its _phase, _machine, _upload_and_launch and _launch_nodes.
     journal: Journal
     emit: EventSink
     _state_asked: float
@@ -78,8 +79,13 @@ class Restarting:
             record.state = RunState.UP
             self.journal.save(record)
             machine = await self._machine(record)
-            async with ssh.connect(machine) as conn:
-                started, _ = await self._upload_and_launch(conn, record, machine, follow_log=False, restore=True)
+            machines = record.all_nodes()
+            async with AsyncExitStack() as stack:  # every node of a multi-node run, each restoring its store
+                conns = [await stack.enter_async_context(ssh.connect(m)) for m in machines]
+                if len(machines) > 1:
+                    started, _ = await self._launch_nodes(record, conns, machines, follow_log=False, restore=True)
+                else:
+                    started, _ = await self._upload_and_launch(conns[0], record, machine, follow_log=False, restore=True)
         except (TrainrigError, OSError, asyncssh.Error) as e:
             # The run ends here as its lost attempt did; what it synced is in its store.
             why = str(e) if isinstance(e, TrainrigError) else (getattr(e, "reason", "") or str(e) or type(e).__name__)
