@@ -40,6 +40,9 @@ def test_pick_a_folder_with_keys_and_mouse_and_start_nothing_invalid(state_home,
     (work / "beta").mkdir()  # no training script in it
     (work / "notes.txt").write_text("a file: never offered")
 
+    runs = state_home / "runs"
+    before = sorted(p.name for p in runs.iterdir()) if runs.exists() else []  # the session's other tests' runs
+
     async def scenario() -> None:
         app = app_on(state_home, tmp_path / "out")
         async with app.run_test(size=(80, 24)) as pilot:
@@ -74,6 +77,6 @@ def test_pick_a_folder_with_keys_and_mouse_and_start_nothing_invalid(state_home,
             await pilot.press("escape")  # cancelled: the field keeps its folder
             await until(pilot, "the form again", lambda: app.screen is form)
             assert Path(dataset.value) == (work / "alpha").resolve()
-        assert not (state_home / "runs").exists() or not any((state_home / "runs").iterdir())
+        assert (sorted(p.name for p in runs.iterdir()) if runs.exists() else []) == before  # nothing started
 
     asyncio.run(scenario())
