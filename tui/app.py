@@ -23,10 +23,7 @@ from runner.states import RunState
 from tui.log_lines import LogLines
 from tui.messages import JournalRead, OpenRun, RunAction, RunEvent, StacksRead
 from tui.run_actions import RunActions
-from tui.screens.help import HelpScreen
-from tui.screens.new_run import NewRunScreen
-from tui.screens.run import LOG_LINES, RunScreen
-from tui.screens.runs import RunsScreen
+from tui.screens.runs import RunsScreen  # the first screen; the others are imported when first opened
 
 if TYPE_CHECKING:
     from runner.lifecycle import Lifecycle
@@ -66,6 +63,8 @@ class TrainrigApp(RunActions, App[None]):
 
     def log_lines(self, run_id: str) -> LogLines:
         if run_id not in self._lines:
+            from tui.screens.run import LOG_LINES
+
             mirror = self.journal.dir(run_id) / "ui" / "train.log" if self.journal else None
             self._lines[run_id] = LogLines(LOG_LINES, mirror)
         return self._lines[run_id]
@@ -81,12 +80,21 @@ class TrainrigApp(RunActions, App[None]):
         return Lifecycle(self.journal, on_event=lambda event: self.post_message(RunEvent(run_id, event)))
 
     # -- start-up and the journal ----------------------------------------------------------------------
+    def on_load(self) -> None:
+        if self.live:  # before the first screen is composed: it draws every run at once
+            assert self.journal is not None
+            self._records(self.journal.all(), follow=False)
+
+    def get_default_screen(self) -> Screen:
+        """The runs screen is the first and bottom one (no blank default screen drawn and left first)."""
+        return RunsScreen()
+
     def on_mount(self) -> None:
         if self.live:
-            assert self.journal is not None
-            self._records(self.journal.all())  # the first screen shows every run at once
+            for view in list(self.views.values()):
+                if view.state == RunState.STARTED:
+                    self.follow(view.run_id)
             self.set_interval(JOURNAL_S, self.reread_journal)
-        self.push_screen(RunsScreen())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="journal")
     def reread_journal(self) -> None:
@@ -97,14 +105,14 @@ class TrainrigApp(RunActions, App[None]):
     def _journal_read(self, message: JournalRead) -> None:
         self._records(message.records)
 
-    def _records(self, records: list[RunRecord]) -> None:
+    def _records(self, records: list[RunRecord], follow: bool = True) -> None:
         now = self.now()
         seen = set()
         for record in records:
             seen.add(record.run_id)
             old = self.views.get(record.run_id)
             self.views[record.run_id] = old.with_record(record, now) if old else RunView.from_record(record, now)
-            if record.state == RunState.STARTED:
+            if follow and record.state == RunState.STARTED:
                 self.follow(record.run_id)
         for rid in [r for r in self.views if r not in seen]:
             del self.views[rid]  # removed from the journal by someone else
@@ -174,6 +182,8 @@ class TrainrigApp(RunActions, App[None]):
             self.follow(message.run_id)  # a finished run's follower shows all of it and ends
         elif view is not None and view.downloads and self.log_lines(view.run_id).end == 0:
             self._read_download(view.run_id, Path(view.downloads[-1]))
+        from tui.screens.run import RunScreen
+
         self.push_screen(RunScreen(message.run_id))
 
     @work(thread=True, exit_on_error=False, group="downloads")
@@ -196,10 +206,15 @@ class TrainrigApp(RunActions, App[None]):
         self.act_on_run(message.run_id, message.action)
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_new_run(self) -> None:
+        from tui.screens.new_run import NewRunScreen
+        from tui.screens.run import RunScreen
+
         def chosen(spec) -> None:  # type: ignore[no-untyped-def]
             if spec is not None:
                 self.run_worker(self.launch(spec), name=f"new run {spec.run_id}", group=f"act:{spec.run_id}",

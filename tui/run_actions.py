@@ -9,12 +9,14 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from infra.errors import TrainrigError
-from infra.spec import RunSpec
 from runner.errors import AlreadyTraining, NoMachine
 from runner.run_view import RunView
-from tui.screens.confirm_destroy import DISCARD, DOWNLOAD_FIRST, ConfirmDestroy
-from tui.screens.ways_out import WaysOut
+
+if TYPE_CHECKING:  # the modals and the spec load when an action first needs them, not before the first screen
+    from infra.spec import RunSpec
 
 ACTIONS = ("start", "stop", "download", "destroy", "shell", "follow", "tensorboard")
 TENSORBOARD_PORT = 6006  # or the next free one
@@ -69,6 +71,8 @@ class RunActions:
         self.follow(run_id, again=True)  # type: ignore[attr-defined]
 
     async def _no_machine(self, e: NoMachine) -> None:
+        from tui.screens.ways_out import WaysOut
+
         half = e.state in ("provisioning", "destroying")
         ways = [("destroy", "Finish destroying it")] if half else []
         choice = await self.push_screen_wait(WaysOut(f"Run {e.run_id} holds no machine", str(e), ways))  # type: ignore[attr-defined]
@@ -88,6 +92,8 @@ class RunActions:
 
     async def _destroy(self, run_id: str) -> None:
         from runner.down_checks import OutputsNotDownloaded, TrainingGoing
+        from tui.screens.confirm_destroy import DISCARD, DOWNLOAD_FIRST, ConfirmDestroy
+        from tui.screens.ways_out import WaysOut
 
         view = self.views[run_id]
         choice = await self.push_screen_wait(ConfirmDestroy(view))  # type: ignore[attr-defined]

@@ -44,8 +44,9 @@ def test_the_ui_in_tmux_shows_the_runs_helps_and_quits(tmp_path):
     subprocess.run([*tmux, "new-session", "-d", "-s", "ui", "-x", "80", "-y", "24", "-c", os.getcwd(), cmd],
                    check=True, env=env)
     try:
-        screen = _wait_for(tmux, "tmuxed-none")
-        assert "destroyed" in screen and "^p" in screen  # its phase, and the footer's keys
+        _wait_for(tmux, "tmuxed-none")
+        screen = _wait_for(tmux, "^p")  # the footer's keys: composed once the screen's bindings are known
+        assert "tmuxed-none" in screen and "destroyed" in screen  # the run and its phase
         subprocess.run([*tmux, "send-keys", "-t", "ui", "?"], check=True)
         _wait_for(tmux, "filter the runs")  # the help screen's table of keys
         subprocess.run([*tmux, "send-keys", "-t", "ui", "Escape"], check=True)

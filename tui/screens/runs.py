@@ -15,6 +15,7 @@ REFRESH_S = 1.0
 
 
 class RunsScreen(Screen[None]):
+    AUTO_FOCUS = "#runs"  # focused as the screen starts: a focus set later redraws the footer again
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("n", "new_run", "New run"),
@@ -40,7 +41,6 @@ class RunsScreen(Screen[None]):
         self.sub_title = "runs"
         self.redraw()
         self.set_interval(REFRESH_S, self.redraw)
-        self.query_one(RunsTable).focus()
 
     def redraw(self) -> None:
         views = list(self.app.views.values()) + list(self.app.stacks.values())  # type: ignore[attr-defined]
