@@ -51,14 +51,14 @@ def gpus_per_node(spec: RunSpec) -> int:
     return 0 if load().is_tpu(spec.cloud.accelerator) else spec.cloud.count
 
 
-def torchrun_args(spec: RunSpec, rank: int, master: str, port: int, local_addr: str) -> tuple[str, ...]:
+def torchrun_args(spec: RunSpec, rank: int, master: str, port: int, nnodes: int) -> tuple[str, ...]:
     """`-m torch.distributed.run ...` for node `rank`, no restarts (trainrig's own restarts handle a
     lost machine). Static rendezvous on rank 0's address, not c10d: c10d numbers the nodes by their
     sorted addresses and pids, so torch's global rank 0 (the one that usually writes the checkpoint)
     could land on another node than trainrig's rank 0, whose outputs and log come home. With a
-    static rendezvous torch's ranks follow TRAINRIG_NODE_RANK. (`local_addr` is kept for callers.)"""
-    del local_addr
-    return ("-m", "torch.distributed.run", "--nnodes", str(spec.nodes),
+    static rendezvous torch's ranks follow TRAINRIG_NODE_RANK. `nnodes`: the run's machines (a TPU
+    pod slice's hosts count, though its spec says one node)."""
+    return ("-m", "torch.distributed.run", "--nnodes", str(nnodes),
             "--nproc-per-node", str(max(gpus_per_node(spec), 1)), "--node-rank", str(rank),
             "--rdzv-backend", "static", "--master-addr", master, "--master-port", str(port),
             "--max-restarts", "0")
@@ -79,7 +79,7 @@ def plan(spec: RunSpec, machines: list[Machine]) -> NodePlan | None:
               ("WORLD_SIZE", str(len(machines) * max(gpus, 1))))
     launches = tuple(
         NodeLaunch(rank, (("TRAINRIG_NODE_RANK", str(rank)), *common, ("NODE_RANK", str(rank))),
-                   torchrun_args(spec, rank, master, port, m.peer_host) if spec.launcher == Launcher.TORCHRUN else ())
+                   torchrun_args(spec, rank, master, port, len(machines)) if spec.launcher == Launcher.TORCHRUN else ())
         for rank, m in enumerate(machines))
     return NodePlan(master, port, peers, secrets.token_hex(16), launches)
 

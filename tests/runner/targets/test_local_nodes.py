@@ -144,6 +144,11 @@ def test_a_cloud_plan_gives_torchrun_the_private_addresses_and_the_gpus():
     assert flag == {"--nnodes": "2", "--nproc-per-node": "8", "--node-rank": "1", "--rdzv-backend": "static",
                     "--master-addr": "10.0.0.1", "--master-port": "29500", "--max-restarts": "0"}
     assert plan.peers == (("10.0.0.1", nodes.CLOUD_PEER_PORT), ("10.0.0.2", nodes.CLOUD_PEER_PORT))
+    # A TPU pod slice: one node in the spec, its hosts the machines; torchrun counts the machines.
+    slice_ = dataclasses.replace(spec, nodes=1, cloud=CloudSpec(accelerator="v5litepod-16"))
+    hosts = machines + [dataclasses.replace(machines[0], host=f"203.0.113.{i}", private_host=f"10.0.0.{i}") for i in (3, 4)]
+    args = list(nodes.plan(slice_, hosts).nodes[3].launcher_args)
+    assert args[args.index("--nnodes") + 1] == "4" and args[args.index("--node-rank") + 1] == "3"
 
 
 def test_a_node_whose_server_died_is_reached_again_and_down_ends_every_server(trainrig, tmp_path, state_home):
