@@ -20,9 +20,11 @@ import uuid
 from pathlib import Path
 
 from benchmarks.common import ROOT, report, timed
+from runner.states import Outcome, RunState
 
 RUNS = 200
-STATES = ("finished", "destroyed", "up", "destroyed")  # no "started": nothing to follow, no machine asked
+# No STARTED run: nothing to follow, no machine asked.
+STATES = (RunState.FINISHED, RunState.DESTROYED, RunState.UP, RunState.DESTROYED)
 
 
 def fill(home: Path, runs: int = RUNS) -> list[str]:
@@ -32,7 +34,7 @@ def fill(home: Path, runs: int = RUNS) -> list[str]:
     journal, ids = Journal(home), []
     for i in range(runs):
         spec = RunSpec(code_name=f"model{i:03d}", dataset_name="data", code_path="/tmp/x", entry=EntryPoint(module="train"))
-        rec = RunRecord(spec=spec, state=STATES[i % len(STATES)], outcome="succeeded" if i % 4 != 2 else None)
+        rec = RunRecord(spec=spec, state=STATES[i % len(STATES)], outcome=Outcome.SUCCEEDED if i % 4 != 2 else None)
         rec.mark("provisioning")
         journal.save(rec)
         ids.append(spec.run_id)

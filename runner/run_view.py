@@ -13,7 +13,7 @@ from runner.events import Event, LogChunk, MetricPoint, Notice, PhaseChanged, Pr
 from runner.journal import RunRecord
 from runner.remote.status import Status
 from runner.remote.telemetry import Sample
-from runner.states import MachinePhase, Outcome, RunState, parse
+from runner.states import ClientPhase, MachinePhase, Outcome, RunState, parse
 
 HISTORY = 600  # metric points and telemetry samples kept per series (older ones are thinned out)
 NOTICES = 20
@@ -68,6 +68,10 @@ class RunView:
     downloaded: bool = False  # the outputs were downloaded after the training finished
     progress: Progress | None = None
     notices: tuple[str, ...] = ()
+    sweep: str = ""  # the sweep this run is a slot machine or a trial of ('' when none)
+    borrowed_from: str = ""  # a trial: the slot run whose machine it trains on
+    node_count: int = 1  # machines training together (a TPU pod slice's hosts count)
+    nodes: tuple[str, ...] = ()  # a multi-node run's machines (user@host:port) in rank order while it holds them
 
     # -- what the screens ask --------------------------------------------------------------------
     @property
@@ -117,7 +121,7 @@ class RunView:
         """This view with what the journal says now (the events' part is kept)."""
         machine = record.machine.address if record.machine and record.state != RunState.DESTROYED else ""
         cloud = record.spec.cloud
-        ended = [at for phase, at in record.phases if phase == "destroyed"]
+        ended = [at for phase, at in record.phases if phase == ClientPhase.DESTROYED]
         client = tuple(Step(p, at) for p, at in record.phases)
         on_machine = tuple(s for s in self.timeline if s.on_machine)
         return replace(
@@ -131,6 +135,9 @@ class RunView:
             reason=record.reason or self._status_says("reason", record) or "",
             exit_code=record.exit_code if record.exit_code is not None else self._status_says("exit_code", record),
             downloads=tuple(record.downloads), downloaded=record.final_download,
+            sweep=record.sweep, borrowed_from=record.borrowed_from,
+            node_count=max(len(record.nodes), record.spec.nodes, 1),
+            nodes=tuple(m.address for m in record.nodes) if machine and len(record.nodes) > 1 else (),
         )
 
     def apply(self, event: Event) -> "RunView":

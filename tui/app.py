@@ -241,6 +241,11 @@ class TrainrigApp(RunActions, App[None]):
         yield SystemCommand("Help", "the keys of every screen", self.action_help)
         yield SystemCommand("Ask the Pulumi backend for stacks", "stacks no run here knows of (may be billing)",
                             self.ask_stacks)
+        from tui.screens.run import RunScreen  # the palette is open: the first screen is long drawn
+
+        if isinstance(screen, RunScreen):  # a multi-node run's: whose log is shown
+            for title, node in screen.node_choices():
+                yield SystemCommand(title, "whose log this screen shows (n: the next)", lambda n=node: screen.show_node(n))
         for rid in list(self.views):
             yield SystemCommand(f"Open {rid}", "its log, metrics, telemetry", lambda r=rid: self.post_message(OpenRun(r)))
             for action in ("start", "stop", "download", "destroy", "shell", "tensorboard"):

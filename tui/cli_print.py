@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from runner.states import RESTARTABLE, RunState
+
 
 def print_table(records) -> None:  # type: ignore[no-untyped-def]
     rows = [("RUN", "TARGET", "STATE", "OUTCOME", "RESTARTS", "CREATED", "MACHINE", "SWEEP")]
     for r in records:
         rows.append((r.run_id, r.spec.target, r.state, r.outcome or "-", f"{len(r.restarts)}/{r.max_restarts}",
-                     r.created_at[:19], r.machine.address if r.machine and r.state != "destroyed" else "-",
+                     r.created_at[:19], r.machine.address if r.machine and r.state != RunState.DESTROYED else "-",
                      (r.sweep + (f" (on {r.borrowed_from})" if r.borrowed_from else "")) if r.sweep else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -17,7 +19,7 @@ def print_table(records) -> None:  # type: ignore[no-untyped-def]
 def print_status(rep) -> None:  # type: ignore[no-untyped-def]
     r, s = rep.record, rep.status
     print(f"run       {r.run_id}  ({r.spec.target}, {r.state})")
-    if r.machine and r.state != "destroyed":
+    if r.machine and r.state != RunState.DESTROYED:
         print(f"machine   {r.machine.address}")
     if r.stack:
         from runner.cost import cost_so_far
@@ -46,7 +48,7 @@ def print_status(rep) -> None:  # type: ignore[no-untyped-def]
                   f"`trainrig download {r.run_id}` finishes it")
         if s.warning:
             print(f"warning   {s.warning}")
-        if s.done and s.outcome in ("preempted", "lost") and len(r.restarts) < r.max_restarts and r.state == "started":
+        if s.done and s.outcome in RESTARTABLE and len(r.restarts) < r.max_restarts and r.state == RunState.STARTED:
             print(f"restart   `trainrig logs {r.run_id} -f` brings up a new machine and resumes the training "
                   f"(restart {len(r.restarts) + 1} of {r.max_restarts})")
     if rep.telemetry:

@@ -26,9 +26,10 @@ def down(a: argparse.Namespace, run_id: str, life, console) -> int:  # type: ign
     import asyncio
 
     from runner.down_checks import OutputsNotDownloaded, TrainingGoing
+    from runner.states import RunState
 
     ask = sys.stdin.isatty()
-    if ask and not a.yes and life.journal.load(run_id).state != "destroyed":
+    if ask and not a.yes and life.journal.load(run_id).state != RunState.DESTROYED:
         if input(f"Destroy run {run_id} and everything on its machine? [y/N] ").strip().lower() not in ("y", "yes"):
             console.say("nothing destroyed.")
             return EXIT_OK

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from runner.events import Event, Progress
+from runner.events import Event, LogChunk, Progress
 from runner.journal import RunRecord
 
 
@@ -49,3 +49,11 @@ class RunAction(Message):
 
     run_id: str
     action: str
+
+
+@dataclass
+class NodeLog(Message):
+    """A piece of the node log the run screen shows (its follower's `token`: older followers' are dropped)."""
+
+    token: int
+    chunk: LogChunk

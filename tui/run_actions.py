@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from infra.errors import TrainrigError
 from runner.errors import AlreadyTraining, NoMachine
 from runner.run_view import RunView
+from runner.states import HAS_MACHINE, RunState
 
 if TYPE_CHECKING:  # the modals and the spec load when an action first needs them, not before the first screen
     from infra.spec import RunSpec
@@ -73,7 +74,7 @@ class RunActions:
     async def _no_machine(self, e: NoMachine) -> None:
         from tui.screens.ways_out import WaysOut
 
-        half = e.state in ("provisioning", "destroying")
+        half = e.state in (RunState.PROVISIONING, RunState.DESTROYING)
         ways = [("destroy", "Finish destroying it")] if half else []
         choice = await self.push_screen_wait(WaysOut(f"Run {e.run_id} holds no machine", str(e), ways))  # type: ignore[attr-defined]
         if choice == "destroy":
@@ -145,7 +146,7 @@ class RunActions:
 
         life = self.lifecycle(run_id)  # type: ignore[attr-defined]
         record = life.journal.load(run_id)
-        if record.machine is None or record.state not in ("up", "started", "finished"):
+        if record.machine is None or record.state not in HAS_MACHINE:
             raise NoMachine(run_id, record.state, ", there is no machine to open a shell on")
         machine = await get_target(record.spec.target).reattach(record, life.journal)
         if record.spec.target == "local":

@@ -59,6 +59,7 @@ def ssh(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
     from runner import ssh_config
     from runner.errors import NoMachine
     from runner.journal import Journal
+    from runner.states import RunState
     from runner.targets import get_target
 
     run_id = check_run_id(a.run)
@@ -76,7 +77,7 @@ def ssh(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def]
     synced = ssh_config.sync(journal)
     if synced.problem:
         console.say(f"note: {synced.problem}")
-    run_dir = machine.run_dir(run_id) if record.state in ("started", "finished") else None
+    run_dir = machine.run_dir(run_id) if record.state in (RunState.STARTED, RunState.FINISHED) else None
     sys.stdout.flush()
     sys.stderr.flush()
     if local_shell:

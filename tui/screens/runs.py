@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label
 
 from tui.messages import OpenRun, RunAction
-from tui.widgets.runs_table import RunsTable
+from tui.widgets.runs_table import RunsTable, sweep_of
 
 REFRESH_S = 1.0
 
@@ -31,7 +31,7 @@ class RunsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: part of a run id, a target or a phase", id="filter")
+        yield Input(placeholder="filter: part of a run id, a target, a phase or a sweep", id="filter")
         yield RunsTable(id="runs")
         yield Label("", id="summary")
         yield Footer()
@@ -75,7 +75,14 @@ class RunsScreen(Screen[None]):
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
-        self.post_message(OpenRun(str(event.row_key.value)))
+        key = str(event.row_key.value)
+        sweep = sweep_of(key)
+        if sweep is None:
+            self.post_message(OpenRun(key))
+            return
+        box = self.query_one("#filter", Input)  # a sweep's own row: its runs alone (escape shows all again)
+        box.value = sweep
+        box.add_class("shown")
 
     def action_new_run(self) -> None:
         self.app.action_new_run()  # type: ignore[attr-defined]
@@ -83,6 +90,6 @@ class RunsScreen(Screen[None]):
     def action_act(self, action: str) -> None:
         rid = self.query_one(RunsTable).selected_run
         if rid is None:
-            self.notify("no run selected", severity="warning")
+            self.notify("no run selected (a sweep's row: choose one of its runs)", severity="warning")
             return
         self.post_message(RunAction(rid, action))

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from runner.run_view import RunView
+from runner.states import Outcome
 from tui.widgets.runs_table import duration, phase_style
 
 
@@ -20,12 +21,18 @@ def facts(view: RunView, now: float) -> Text:
     line("run", view.run_id, "bold")
     line("phase", Text(view.phase, style=phase_style(view)))
     line("target", view.target + (f" {view.accelerator}" if view.accelerator else ""))
-    line("machine", view.machine or "none", "" if view.machine else "dim")
+    if view.nodes:  # a multi-node run: every machine, rank 0 first
+        for k, address in enumerate(view.nodes):
+            line(f"node {k}", address)
+    else:
+        line("machine", view.machine or "none", "" if view.machine else "dim")
+    if view.sweep:
+        line("sweep", view.sweep + (f" on {view.borrowed_from}" if view.borrowed_from else ""))
     if view.hourly_usd is not None:
         line("cost", f"${view.cost_usd or 0:.2f} so far at most (${view.hourly_usd:.2f}/h)")
     line("elapsed", duration(view.elapsed_s(now)))
     if view.reason:
-        line("reason", view.reason, "red" if view.outcome and view.outcome != "succeeded" else "")
+        line("reason", view.reason, "red" if view.outcome and view.outcome != Outcome.SUCCEEDED else "")
     if view.exit_code is not None:
         line("exit", str(view.exit_code))
     if view.status is not None and view.status.machine.hostname:
