@@ -11,6 +11,7 @@ HELP = """\
 (a machine, a stack: it may be billing).
 
 - `enter` open the run; `/` filter the runs (`esc` clears); `n` a new run
+- a sweep's slot machines and trials sit under its own row (`enter` there shows them alone)
 - `s` `x` `d` `D`: start, stop, download, destroy the selected run
 - `S` ask the Pulumi backend for stacks no run here knows of (they may be billing)
 - `ctrl+p` the command palette: every action on every run
@@ -21,6 +22,7 @@ HELP = """\
 - `s` `x` `d` `D` as above; `esc` back to the runs
 - the log: scrolling to its top (or `home` there) pages older lines in from disk; `end` follows it live again
 - `m` next metric, `l` log scale
+- `n` (a multi-node run) node 1's log, node 2's ..., every node's (`[K] ` before each line), rank 0's again
 - `e` a shell on the machine (ssh with its pinned host key)
 - `t` TensorBoard through SSH on localhost:6006 (`t` again stops it)
 
