@@ -3,7 +3,8 @@
 Two figures: in-process, from the app's start to the runs table holding all 200 rows (Textual's
 headless driver, so the drawing is measured and the interpreter start is not); and in a real
 terminal (tmux, 80x24), from starting `trainrig` to the last run on screen, interpreter and imports
-included, next to `python -c 'import textual.app'` alone. Usage: python -m benchmarks.ui_first_screen"""
+included, next to `python -c 'import textual.app'` alone. `--sweeps K`: the last 10*K runs are the
+trials of K sweeps of 10 (grouped under a row each). Usage: python -m benchmarks.ui_first_screen"""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ RUNS = 200
 STATES = (RunState.FINISHED, RunState.DESTROYED, RunState.UP, RunState.DESTROYED)
 
 
-def fill(home: Path, runs: int = RUNS) -> list[str]:
+SWEEP_SIZE = 10
+
+
+def fill(home: Path, runs: int = RUNS, sweeps: int = 0) -> list[str]:
     from infra.spec import EntryPoint, RunSpec
     from runner.journal import Journal, RunRecord
 
@@ -36,12 +40,14 @@ def fill(home: Path, runs: int = RUNS) -> list[str]:
         spec = RunSpec(code_name=f"model{i:03d}", dataset_name="data", code_path="/tmp/x", entry=EntryPoint(module="train"))
         rec = RunRecord(spec=spec, state=STATES[i % len(STATES)], outcome=Outcome.SUCCEEDED if i % 4 != 2 else None)
         rec.mark("provisioning")
+        if i >= runs - sweeps * SWEEP_SIZE:
+            rec.sweep = f"sweep{(runs - 1 - i) // SWEEP_SIZE}-data"
         journal.save(rec)
         ids.append(spec.run_id)
     return ids
 
 
-async def in_process(home: Path) -> float:
+async def in_process(home: Path, sweeps: int = 0) -> float:
     from runner.journal import Journal
     from tui.app import TrainrigApp
     from tui.widgets.runs_table import RunsTable
@@ -51,7 +57,7 @@ async def in_process(home: Path) -> float:
     async with app.run_test(size=(80, 24)) as pilot:
         while True:
             tables = app.screen.query(RunsTable)
-            if tables and tables.first().row_count == RUNS:
+            if tables and tables.first().row_count == RUNS + sweeps:  # a row per sweep besides its runs
                 await pilot.pause()  # one more frame: the rows drawn
                 elapsed = time.perf_counter() - t0
                 break
@@ -79,18 +85,20 @@ def in_tmux(home: Path, last: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--sweeps", type=int, default=0, help=f"sweeps of {SWEEP_SIZE} trials among the {RUNS} runs")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        ids = fill(home)
-        rows = [("first screen, in-process (headless)", [asyncio.run(in_process(home)) for _ in range(a.rounds)])]
+        ids = fill(home, sweeps=a.sweeps)
+        rows = [("first screen, in-process (headless)", [asyncio.run(in_process(home, a.sweeps)) for _ in range(a.rounds)])]
         if shutil.which("tmux"):
             rows.append(("`trainrig` in tmux to 200 runs on screen", [in_tmux(home, ids[-1]) for _ in range(a.rounds)]))
         else:
             print("tmux is not installed: the real-terminal figure is skipped")
         rows.append(("python -c 'import textual.app'", [timed([sys.executable, "-c", "import textual.app"])
                                                         for _ in range(a.rounds)]))
-        report(f"the UI's first screen with {RUNS} runs", rows, rows[0][0])
+        report(f"the UI's first screen with {RUNS} runs" + (f", {a.sweeps * SWEEP_SIZE} of them in {a.sweeps} sweeps" if a.sweeps else ""),
+               rows, rows[0][0])
 
 
 if __name__ == "__main__":
