@@ -4,6 +4,7 @@ trials grouped on the runs screen (a snapshot from deterministic records)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -81,8 +82,6 @@ def test_a_two_node_runs_log_is_switched_between_rank0_node1_and_all(trainrig, t
                 await pilot.press("escape")
                 await until(pilot, "the followers' end", lambda: not [w for w in app.workers if not w.is_finished])
 
-        import asyncio
-
         asyncio.run(scenario())
     finally:
         assert trainrig("down", rid, "--discard-outputs").code == 0
@@ -142,10 +141,25 @@ def test_a_new_trial_lands_under_its_sweep_and_the_cursor_stays():
             await pilot.pause()
             assert [str(k.value) for k in table.rows][0] == "sweep:lenet-beer" and table.row_count == 6
 
-    import asyncio
-
     asyncio.run(scenario())
 
 
 def test_runs_screen_with_a_sweep_and_a_two_node_run(snap_compare):
     assert snap_compare(TrainrigApp(views=sweep_views(), now=NOW), terminal_size=(80, 24))
+
+
+def test_a_one_machine_runs_screen_has_no_node_key():
+    async def scenario() -> None:
+        app = TrainrigApp(views=sweep_views(), now=NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            for rid, count in (("yolo-beer", 1), ("gpt-beer", 2)):
+                app.post_message(OpenRun(rid))
+                screen = await until(pilot, rid, lambda r=rid: isinstance(app.screen, RunScreen) and app.screen.run_id == r
+                                     and app.screen)
+                await pilot.pause()
+                keys = [k for k, b in screen.active_bindings.items() if b.binding.action == "next_node"]
+                assert (keys, len(screen.node_choices())) == (([], 0) if count == 1 else (["n"], 3))
+                await pilot.press("escape")
+                await until(pilot, "the runs screen", lambda: not isinstance(app.screen, RunScreen))
+
+    asyncio.run(scenario())
