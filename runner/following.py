@@ -28,6 +28,7 @@ from runner.tpu_release import release_if_done
 
 RECONNECT_FOR_S = 120.0
 NODE_POLL_S = 1.0
+NODE_RECONNECT_S = 3.0  # an unreadable node is reached again this often while rank 0 is followed
 
 
 class Following(LifecycleBase):
@@ -170,14 +171,21 @@ class Following(LifecycleBase):
         return out
 
     async def _watch_nodes(self, record: RunRecord) -> None:
-        """While rank 0 is followed: a node that failed (its supervisor has already told the others)
-        gets the rest stopped from here too, in case its message was lost."""
+        """While rank 0 is followed: a node that ended other than succeeded gets the rest stopped
+        from here too, in case its message was lost, or never sent (a machine gone with its
+        supervisor: `lost`, read once the node is reached again; the run restarts on every node
+        if it may). A node that cannot be read is reached again every NODE_RECONNECT_S."""
         async with AsyncExitStack() as stack:
             await self._machine(record)  # the local servers may need a restart; the record gets their ports
             on_nodes = await self._node_tools(record, stack)
+            reached = time.monotonic()
             while True:
                 await asyncio.sleep(NODE_POLL_S)
                 statuses = await self._node_statuses(record, on_nodes, False)
+                if None in statuses and time.monotonic() - reached > NODE_RECONNECT_S:
+                    reached = time.monotonic()
+                    on_nodes = await self._reconnect_nodes(record, stack, on_nodes, statuses)
+                    statuses = await self._node_statuses(record, on_nodes, False)
                 bad = [k for k, st in enumerate(statuses, 1) if st is not None and st.done and st.outcome != Outcome.SUCCEEDED]
                 if bad:
                     self.emit(Notice(f"node {bad[0]} ended without success: stopping the other nodes"))
@@ -194,10 +202,37 @@ class Following(LifecycleBase):
                                 pass
                     return
 
+    async def _reconnect_nodes(self, record: RunRecord, stack: AsyncExitStack, on_nodes: list[MachineTools | None],
+                               statuses: list[Status | None]) -> list[MachineTools | None]:
+        """A new connection to each of nodes 1.. that could not be read (a local node's server, killed
+        with its machine, is started again over the same sandbox: its status then says `lost`)."""
+        try:
+            await self._machine(record)
+        except TrainrigError:
+            return on_nodes
+        out = list(on_nodes)
+        for k, st in enumerate(statuses, 1):
+            if st is None:
+                m = record.all_nodes()[k]
+                try:
+                    out[k - 1] = MachineTools(await stack.enter_async_context(ssh.connect(m)), m)
+                except TrainrigError:
+                    pass
+        return out
+
     async def _nodes_outcome(self, record: RunRecord, lead: Status) -> Status:
-        """Rank 0's status with the worst outcome of every node's (waiting for each to end)."""
+        """Rank 0's status with the worst outcome of every node's (waiting for each to end). Rank 0
+        ended other than succeeded: the others are stopped first, for a rank 0 whose machine went
+        with its supervisor told nobody (they would train on alone)."""
+        try:
+            await self._machine(record)  # a node's local server may have gone with its machine
+        except TrainrigError:
+            pass
         async with AsyncExitStack() as stack:
-            statuses = [lead, *await self._node_statuses(record, await self._node_tools(record, stack), True)]
+            on_nodes = await self._node_tools(record, stack)
+            if lead.done and lead.outcome != Outcome.SUCCEEDED:
+                await asyncio.gather(*(t.stop(record.run_id, 10.0) for t in on_nodes if t is not None), return_exceptions=True)
+            statuses = [lead, *await self._node_statuses(record, on_nodes, True)]
         known = [(k, st) for k, st in enumerate(statuses) if st is not None]
         k, worst = known[nodes.worst([st.outcome or Outcome.LOST for _, st in known])]
         synced = [st.final_sync_ok for _, st in known]

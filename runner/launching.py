@@ -74,7 +74,7 @@ class Launching(LifecycleBase):
         run_dir = machine.run_dir(rid)
         python = await self._tool_python(conn, record, machine)
         out = output_location(spec)
-        watch, metadata_url = restarts.preemption_watch(spec)
+        watch, metadata_url = restarts.preemption_watch(spec, node.rank if node is not None else 0)
         config = SupervisorConfig(
             run_id=rid, venv_cache=machine.venv_cache, module=spec.entry.module, command=list(spec.entry.command),
             args=list(spec.entry.args), env=[list(kv) for kv in spec.env], install_script=spec.install_script, max_runtime_s=spec.max_runtime_s,

@@ -85,9 +85,12 @@ def plan(spec: RunSpec, machines: list[Machine]) -> NodePlan | None:
 
 
 def worst(outcomes: list[str]) -> int:
-    """The index of the worst outcome among the nodes' (a failure over a stop over a success)."""
-    order = (Outcome.SUCCEEDED, Outcome.STOPPED, Outcome.TIMED_OUT, Outcome.PREEMPTED, Outcome.LOST, Outcome.INSTALL_FAILED,
-             Outcome.FAILED)
+    """The index of the worst outcome among the nodes' (a failure over a stop over a success). A
+    machine taken away (preempted, lost) outranks a failure: a node's loss fails its peers'
+    collectives, and the run's outcome must say the restartable loss, not the failure it caused (a
+    genuine failure shows again on the new machines, within the restart budget)."""
+    order = (Outcome.SUCCEEDED, Outcome.STOPPED, Outcome.TIMED_OUT, Outcome.INSTALL_FAILED, Outcome.FAILED,
+             Outcome.PREEMPTED, Outcome.LOST)
     return max(range(len(outcomes)), key=lambda i: (order.index(outcomes[i]) if outcomes[i] in order else len(order), -i))
 
 

@@ -18,7 +18,8 @@ from runner.states import RESTARTABLE, Outcome
 
 DEFAULT_SPOT_RESTARTS = 3
 # The local target has no metadata server: a test points its supervisor at a local imitation
-# ("gcp=http://127.0.0.1:PORT/computeMetadata/v1/"); cloud runs always watch their cloud's own.
+# ("gcp=http://127.0.0.1:PORT/computeMetadata/v1/"; a multi-node run's nodes one each: "gcp=URL0,URL1",
+# node K asks the K-th, the last for any beyond); cloud runs always watch their cloud's own.
 METADATA_ENV = "TRAINRIG_METADATA_URL"
 
 
@@ -37,14 +38,15 @@ def max_restarts(spec: RunSpec, given: int | None) -> int:
     return given
 
 
-def preemption_watch(spec: RunSpec) -> tuple[str | None, str | None]:
-    """(cloud whose notice the supervisor watches, its metadata server's address or None)."""
+def preemption_watch(spec: RunSpec, rank: int = 0) -> tuple[str | None, str | None]:
+    """(cloud whose notice node `rank`'s supervisor watches, its metadata server's address or None)."""
     if spec.target in ("gcp", "aws"):
         return spec.target, None
     given = os.environ.get(METADATA_ENV, "")
-    cloud, sep, url = given.partition("=")
+    cloud, sep, urls = given.partition("=")
     if sep and cloud in ("gcp", "aws") and spec.target == "local":
-        return cloud, url
+        each = urls.split(",")
+        return cloud, each[min(rank, len(each) - 1)]
     return None, None
 
 

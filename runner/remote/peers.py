@@ -3,7 +3,8 @@ following (the client may be gone), and the launcher's command line around the t
 
 Each node's supervisor listens on a small TCP port of its peer (private) address. When its run ends
 other than succeeded (or is stopped), it tells every peer; a peer's supervisor stops its training and
-records the run failed, naming the node (stopped, when that node was stopped on request). A message carries the run's secret, so nothing else on the
+records the run failed, naming the node (stopped, when that node was stopped on request or its
+machine was taken away: preempted, whose restart then goes on on every node). A message carries the run's secret, so nothing else on the
 network stops a run. Standard library only, Python 3.8+.
 """
 
@@ -15,6 +16,8 @@ import threading
 from .phases import Outcome
 
 MESSAGE_MAX = 4096
+# A peer's end that stops this node's training without failing it (said so in this node's reason).
+PEER_ENDS = {Outcome.STOPPED.value: "was stopped", Outcome.PREEMPTED.value: "was preempted", Outcome.LOST.value: "was lost"}
 TELL_TIMEOUT_S = 3.0
 
 
@@ -98,11 +101,13 @@ class Peers:
         # A node stopped on request itself (`trainrig stop` stops every node) stays stopped.
         if failed_peer is not None and failed_peer[0] >= 0 and status.outcome != Outcome.STOPPED:
             rank, outcome, reason = failed_peer
-            # A stop on request goes on as a stop; any other end of a node fails the run.
-            stopped = outcome == Outcome.STOPPED
-            status.outcome = Outcome.STOPPED if stopped else Outcome.FAILED
+            # A stop on request goes on as a stop, and so does a peer's machine taken away (the
+            # run's outcome is then that node's restartable loss, not a failure of this one's);
+            # any other end of a node fails the run.
+            how = PEER_ENDS.get(outcome)
+            status.outcome = Outcome.FAILED if how is None else Outcome.STOPPED
             status.reason = "node %d %s (%s): the training on node %d was stopped" % (
-                rank, "was stopped" if stopped else "failed", reason, self.config.node_rank)
+                rank, how or "failed", reason, self.config.node_rank)
             return
         if status.outcome == Outcome.SUCCEEDED:
             return
