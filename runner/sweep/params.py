@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -86,8 +87,8 @@ def parse_param(text: str) -> Param:
     if ".." in body:
         low_s, _, high_s = body.partition("..")
         low, high = _number(low_s.strip()), _number(high_s.strip())
-        if low is None or high is None:
-            raise _bad(text, "has a range whose ends are not both numbers")
+        if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+            raise _bad(text, "has a range whose ends are not both finite numbers")  # inf, nan: Optuna cannot sample it
         if not low < high:
             raise _bad(text, f"has a range whose low end ({low_s.strip()}) is not below its high end ({high_s.strip()})")
         if log and low <= 0:

@@ -28,7 +28,8 @@ def test_the_four_kinds():
 
 
 @pytest.mark.parametrize("text", ["lr", "lr=", "1lr=1..2", "lr=log:0..1", "lr=log:1,2", "lr=2..1", "lr=a..b",
-                                  "lr=1,,2", "lr=1,1", "l-r=1..2"])
+                                  "lr=1,,2", "lr=1,1", "l-r=1..2", "lr=1..inf", "lr=nan..1",
+                                  "lr=log:1e-3..inf", "lr=-inf..0"])
 def test_bad_params_are_bad_input(text):
     with pytest.raises(BadInput) as e:
         parse_param(text)
