@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import asyncssh
@@ -31,12 +31,37 @@ CLOUD_STOP_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
+class NodeRow:
+    """One node of a multi-node run as `status` shows it (its `--json` "nodes")."""
+
+    rank: int
+    address: str
+    readable: bool  # False: its status could not be read now (the fields below are then empty)
+    phase: str | None
+    outcome: str | None
+    exit_code: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class StatusReport:
     record: RunRecord
     status: Status | None
     error: str = ""
     telemetry: Sample | None = None  # the machine's last telemetry sample (GPU, CPU, memory, disk)
     nodes: tuple[Status | None, ...] = ()  # a multi-node run: every node's status, rank order (None: unreadable)
+
+    def node_rows(self) -> list[NodeRow]:
+        """Every node of a multi-node run, rank order (none for a one-node run, or when rank 0 is unreachable)."""
+        machines = self.record.all_nodes()
+        return [NodeRow(k, machines[k].address if k < len(machines) else "", st is not None,
+                        str(st.phase) if st is not None and st.phase else None,
+                        str(st.outcome) if st is not None and st.outcome else None,
+                        st.exit_code if st is not None else None, st.reason if st is not None else "")
+                for k, st in enumerate(self.nodes)]
+
+    def nodes_json(self) -> list[dict]:
+        return [asdict(n) for n in self.node_rows()]
 
 
 class Reading(LifecycleBase):

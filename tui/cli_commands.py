@@ -128,6 +128,7 @@ def dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
         if a.json:
             print(json.dumps({"run": rep.record.to_dict(), "status": rep.status.to_dict() if rep.status else None,
                               "error": rep.error, "telemetry": rep.telemetry.to_dict() if rep.telemetry else None,
+                              "nodes": rep.nodes_json(),
                               "cost": {k: v for k, v in ls_row(rep.record).items() if k in ("hourly_usd", "cost_usd_at_most")}},
                              indent=1))
         else:

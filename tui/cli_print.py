@@ -51,6 +51,10 @@ def print_status(rep) -> None:  # type: ignore[no-untyped-def]
         if s.done and s.outcome in RESTARTABLE and len(r.restarts) < r.max_restarts and r.state == RunState.STARTED:
             print(f"restart   `trainrig logs {r.run_id} -f` brings up a new machine and resumes the training "
                   f"(restart {len(r.restarts) + 1} of {r.max_restarts})")
+    for n in rep.node_rows():  # a multi-node run: every node, rank order
+        print(f"node {n.rank:<4} {n.address}  " + (
+            (n.phase or "-") + (f"  outcome {n.outcome}" if n.outcome else "") + (f": {n.reason}" if n.reason else "")
+            if n.readable else "its status cannot be read now"))
     if rep.telemetry:
         from tui.telemetry_text import telemetry_lines
 
