@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 
 import asyncssh
 
-from infra.spec import is_bucket
+from infra.spec import Launcher, RunSpec, is_bucket
 from runner import nodes, restarts, ssh, tools, transfer
 from runner.buckets import output_location, tool_packages
 from runner.errors import AlreadyTraining, ConnectionLost, RemoteFailed
@@ -27,6 +27,14 @@ from runner.remote.config import SupervisorConfig
 from runner.remote.main import ALREADY_RUNNING
 from runner.remote.status import Status
 from runner.units import human_size
+
+
+def standalone_torchrun_args(spec: RunSpec) -> tuple[str, ...]:
+    """torchrun on a one-machine run: `--standalone` picks a free port on the machine itself (a port
+    chosen here could be taken there), one process per GPU (one on the CPU), no restarts (trainrig's
+    own restarts handle a lost machine)."""
+    return ("-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+            "--nproc-per-node", str(max(nodes.gpus_per_node(spec), 1)), "--max-restarts", "0")
 
 
 class Launching(LifecycleBase):
@@ -89,6 +97,8 @@ class Launching(LifecycleBase):
             config.launcher_args = list(node.launcher_args)
             if out is not None and node.rank:  # a bucket: each node's store of its own, beside rank 0's
                 config.output_uri = str(out.child(f"node-{node.rank}"))
+        elif spec.launcher == Launcher.TORCHRUN:  # one machine (several GPUs, say): torchrun all the same
+            config.launcher_args = list(standalone_torchrun_args(spec))
         args = ["launch", run_dir] + (["follow"] if follow_log else [])
         # The tools were checked by the uploads above (same connection), so no retry is needed here.
         proc = await tools.open_process(conn, machine, args, python)

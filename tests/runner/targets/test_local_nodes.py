@@ -53,6 +53,17 @@ def test_two_nodes_all_reduce_with_torchrun_and_every_log_comes_home(trainrig, t
     assert not (run_dir / "sandbox").exists() and not (run_dir / "node-1").exists()
 
 
+@needs_torch
+def test_torchrun_on_one_machine_starts_the_training_under_torchrun(trainrig, tmp_path, state_home):
+    """`--launcher torchrun` without --nodes (one machine with several GPUs, say) is not ignored:
+    the training gets torchrun's environment (RANK, WORLD_SIZE...), which examples/ddp needs."""
+    done = trainrig("run", str(DDP), "--code-name", "ddp1", "--dataset-name", "none", "--launcher", "torchrun",
+                    "--outputs", str(tmp_path / "out"))
+    assert done.code == 0, done.err
+    result = _all_reduce(only_folder(tmp_path / "out") / "outputs")
+    assert (result["rank"], result["world_size"], result["sum"]) == (0, 1, 1.0)
+
+
 def test_each_node_gets_its_rank_and_peers_and_logs_read_per_node(trainrig, tmp_path, state_home):
     code = make_code(tmp_path / "envs", """
         import os
