@@ -85,6 +85,9 @@ def load_config(name: str) -> SweepConfig:
     return SweepConfig.from_dict(json.loads(path.read_text()))
 
 
+_HELD_HERE: set[str] = set()  # the sweeps this process runs (its own `down`s of their runs go ahead)
+
+
 @contextmanager
 def held(name: str, run_id: str) -> Iterator[None]:
     """One sweep process per sweep: a second (or a --resume while it runs) is refused, not queued;
@@ -93,7 +96,44 @@ def held(name: str, run_id: str) -> Iterator[None]:
         with exclusive(sweeps_dir() / ".by-run" / f"{run_id}.lock",
                        f"another sweep over {run_id} is running right now (its trials are named {run_id}-t<N> too); "
                        "wait for it to end."):
-            yield
+            (sweep_dir(name) / "pid").write_text(str(os.getpid()))
+            _HELD_HERE.add(name)
+            try:
+                yield
+            finally:
+                _HELD_HERE.discard(name)
+
+
+def _running_pid(name: str) -> int | None:
+    """The pid of another process running sweep `name` now (its lock is held), else None."""
+    import fcntl
+
+    lock = sweep_dir(name) / "lock"
+    if name in _HELD_HERE or not lock.is_file():
+        return None
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        try:
+            return int((sweep_dir(name) / "pid").read_text())
+        except (OSError, ValueError):
+            return 0
+    finally:
+        os.close(fd)  # (the lock, if taken here, goes with it)
+
+
+def refuse_while_running(run_id: str, sweep: str, trial: bool) -> None:
+    """`down` of a sweep's slot or trial while its sweep process runs: refused before anything changes
+    (the sweep would lend the destroyed machine to its next trials, failing each); the way out."""
+    pid = _running_pid(sweep)
+    if pid is None:
+        return
+    kill = f"`kill {pid}` ends" if pid else "interrupting its process (Ctrl-C) ends"
+    early = f"; `trainrig stop {run_id}` ends just this trial early" if trial else ""
+    raise BadInput(f"run {run_id} is a {'trial' if trial else 'machine'} of sweep {sweep}, which is running: {kill} "
+                   f"the sweep and destroys its machines (`trainrig sweep --resume {sweep}` continues it){early}.")
 
 
 def open_study(config: SweepConfig):  # type: ignore[no-untyped-def]

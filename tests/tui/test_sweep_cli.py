@@ -175,6 +175,30 @@ def test_a_sweep_killed_hard_mid_trial_resumes_on_its_machine_and_leaves_nothing
     assert "sweep-hard-s2" not in recs and all(r["state"] == "destroyed" for r in recs.values())
 
 
+def test_down_of_a_running_sweeps_machine_or_trial_is_refused_and_changes_nothing(trainrig, popen_trainrig, state_home,
+                                                                                  tmp_path):
+    """The sweep would lend a destroyed machine to its next trials (each failing): `down` of its slot
+    or trial while it runs is bad input, stops nothing, and names the sweep's pid to end it."""
+    from optuna.trial import TrialState
+
+    p = popen_trainrig("sweep", EXAMPLE, "--dataset-name", "busy", "--param", "lr=0.01,0.1", "--trials", "2",
+                       "--parallel", "1", "--objective", "val_loss:min", "--no-prune", "--env", "STEP_S=0.5",
+                       "--outputs", str(tmp_path / "out"))
+    status = state_home / "runs" / "sweep-busy-s1" / "sandbox" / "runs" / "sweep-busy-t0" / "status.json"
+    end = time.monotonic() + 120
+    while not (status.exists() and '"training"' in status.read_text()):
+        assert p.poll() is None and time.monotonic() < end
+        time.sleep(0.05)
+    for rid in ("sweep-busy-s1", "sweep-busy-t0"):
+        done = trainrig("down", rid, "--stop", "--discard-outputs")
+        assert done.code == 2, done.err
+        assert f"kill {p.pid}" in done.err  # the way out, as a command
+    assert records(state_home, "sweep-busy")["sweep-busy-s1"]["state"] == "up"
+    assert p.wait(timeout=120) == 0
+    assert [t.state for t in study(state_home, "sweep-busy").get_trials()] == [TrialState.COMPLETE] * 2  # none stopped
+    assert all(r["state"] == "destroyed" for r in records(state_home, "sweep-busy").values())
+
+
 def test_help_loads_no_optuna():
     import subprocess
     import sys
