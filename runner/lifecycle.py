@@ -84,6 +84,10 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
         if record.state == RunState.DESTROYED:
             self.emit(Notice(f"run {run_id} was already destroyed"))
             return
+        if record.sweep:  # its sweep, running in another process, would go on lending this machine
+            from runner.sweep.study import refuse_while_running
+
+            refuse_while_running(run_id, record.sweep, bool(record.borrowed_from))
         for other in self.journal.all():  # sweep trials on this machine first (a killed sweep's): same rules
             if other.borrowed_from == run_id and other.state != RunState.DESTROYED:
                 await self.down(other.run_id, discard_outputs=discard_outputs, stop=stop)
