@@ -158,6 +158,9 @@ def _report(result, config, console, as_json: bool) -> int:  # type: ignore[no-u
         params = ", ".join(f"{k}={v}" for k, v in b.params.items())
         console.say(f"best: trial {b.number} ({b.run_id}) {config.objective.metric}={b.value:.6g} with {params}; "
                     f"outputs in {b.outputs or '(not downloaded)'}")
+    elif result.gave_up:
+        console.say(f"the first {len(result.ran)} trials all failed, so no more were started: see their reasons above, fix "
+                    f"the training (then `trainrig sweep --resume {result.name}`) or start a sweep of another --name.")
     else:
         console.say(f"no trial completed: see each trial's reason above; its logs are in {config.outputs}/.")
     if as_json:

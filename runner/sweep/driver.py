@@ -25,6 +25,7 @@ from runner.sweep.study import (
 from runner.sweep.trials import (
     OUTPUTS_ATTR,
     RUN_ID_ATTR,
+    TrialEnd,
     TrialResult,
     run_trial,
     trial_id,
@@ -50,9 +51,22 @@ class SweepResult:
     best: BestTrial | None
     interrupted_before: int = 0  # trials an earlier process left running, asked again here
     slots: tuple[str, ...] = field(default=())
+    gave_up: bool = False  # the sweep's first FAIL_FAST trials all failed: no more were asked
 
 
-def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, slots: list[str]) -> SweepResult:  # type: ignore[no-untyped-def]
+FAIL_FAST = 3  # a sweep's first trials all failing (a misspelt --objective, a broken script) would fail every one
+
+
+def _failing_from_the_start(study, ran: list[TrialResult]) -> bool:  # type: ignore[no-untyped-def]
+    from optuna.trial import TrialState
+
+    if len(ran) < FAIL_FAST or any(r.end != TrialEnd.FAILED for r in ran):
+        return False
+    return not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, slots: list[str],  # type: ignore[no-untyped-def]
+             gave_up: bool = False) -> SweepResult:
     from optuna.trial import TrialState
 
     from runner.sweep.study import INTERRUPTED
@@ -65,7 +79,7 @@ def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, s
         best = BestTrial(b.number, b.user_attrs.get(RUN_ID_ATTR, trial_id(config, b.number)), float(b.value),
                          dict(b.params), b.user_attrs.get(OUTPUTS_ATTR, ""))
     return SweepResult(config.name, tuple(ran), count(TrialState.COMPLETE), count(TrialState.PRUNED),
-                       count(TrialState.FAIL), best, settled, tuple(slots))
+                       count(TrialState.FAIL), best, settled, tuple(slots), gave_up)
 
 
 async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable[[TrialResult], None],
@@ -93,11 +107,11 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
                 await slot_machines.release(life, slots)
                 raise
         distributions = {p.name: p.distribution() for p in config.params}
-        asked = 0
+        asked, gave_up = 0, False
 
         async def worker(slot: RunRecord) -> None:
-            nonlocal asked
-            while asked < remaining:
+            nonlocal asked, gave_up
+            while asked < remaining and not gave_up:
                 asked += 1  # no await between the check and here: one event loop, no race
                 t0 = time.perf_counter()
                 trial = study.ask(distributions)
@@ -105,6 +119,7 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
                 result = replace(result, seconds=time.perf_counter() - t0)
                 ran.append(result)
                 on_trial(result)
+                gave_up = gave_up or _failing_from_the_start(study, ran)
 
         tasks = [asyncio.create_task(worker(s)) for s in slots]
         try:
@@ -117,5 +132,5 @@ async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)  # each cancelled trial cleans up first
             await slot_machines.release(life, slots)  # nothing of the sweep keeps billing
-        return _summary(config, study, ran, settled, [s.run_id for s in slots])
+        return _summary(config, study, ran, settled, [s.run_id for s in slots], gave_up)
 

@@ -85,9 +85,11 @@ class _Watcher:
         self.last: float | None = None
         self.pruned_at: int | None = None
         self.stop_asked: asyncio.Event = asyncio.Event()
+        self.seen: set[str] = set()  # every metric the training logged (a misspelt --objective is named)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, MetricPoint):
+            self.seen.update(event.values)
             value = event.values.get(self.metric)
             if isinstance(value, (int, float)) and self.pruned_at is None:
                 self.last = float(value)
@@ -162,6 +164,7 @@ def _tell(study, trial, rid: str, params: dict[str, Value], watcher: _Watcher,  
         return TrialResult(trial.number, rid, params, TrialEnd.COMPLETE, watcher.last, folder, training_s=took)
     if not reason:
         reason = (f"the training {status.outcome}: {status.reason}" if status is not None and not ok
-                  else f"the training logged no finite {watcher.metric} (trainrig_helpers.log_metrics)")
+                  else f"the training logged no finite {watcher.metric} (trainrig_helpers.log_metrics)"
+                  + (f"; it logged {', '.join(sorted(watcher.seen))}" if watcher.seen - {watcher.metric} else ""))
     study.tell(trial, state=TrialState.FAIL)
     return TrialResult(trial.number, rid, params, TrialEnd.FAILED, watcher.last, folder, reason, training_s=took)

@@ -127,6 +127,20 @@ def test_every_trial_failing_is_exit_1(trainrig, state_home, tmp_path):
     assert all(r["state"] == "destroyed" for r in records(state_home, "sweep-nometric").values())
 
 
+def test_a_sweep_whose_first_trials_all_fail_starts_no_more(trainrig, state_home, tmp_path):
+    """A misspelt --objective fails every trial: after the first few the sweep stops asking (exit 1)
+    instead of training all of --trials for nothing."""
+    from optuna.trial import TrialState
+
+    done = trainrig("sweep", EXAMPLE, "--dataset-name", "typo", "--param", "lr=log:1e-3..1e-1", "--trials", "50",
+                    "--objective", "val_los:min", "--outputs", str(tmp_path / "out"), "--json")
+    assert done.code == 1, done.err
+    result = json.loads(done.out)
+    assert result["gave_up"] and [r["end"] for r in result["ran"]] == ["failed"] * 3
+    assert [t.state for t in study(state_home, "sweep-typo").get_trials()] == [TrialState.FAIL] * 3
+    assert all(r["state"] == "destroyed" for r in records(state_home, "sweep-typo").values())
+
+
 @pytest.mark.parametrize("args", [
     ("--param", "lr=log:0..1", "--objective", "val_loss:min"),
     ("--param", "lr=1..", "--objective", "val_loss:min"),
