@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -78,14 +79,18 @@ def _config(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     if clash:
         raise BadInput(f"--env {clash[0]} is set by the sweep itself from --param: drop it.")
     name = a.name or spec.run_id
-    from infra.names import check_run_id
+    from infra.names import MAX_RUN_ID, check_run_id
 
-    check_run_id(name)
+    try:
+        check_run_id(name)
+    except BadInput:
+        raise BadInput(f"--name {name!r} is not a sweep name: use lowercase letters, digits and single hyphens, at most "
+                       f"{MAX_RUN_ID} characters (e.g. --name lr-search).") from None
     if (study.sweep_dir(name) / "sweep.json").is_file():
         raise BadInput(f"sweep {name} exists already: `trainrig sweep --resume {name}` continues it, "
                        f"or give another --name.")
     return _checked(study.SweepConfig(name=name, spec=spec, params=params, objective=objective, trials=_given(a.trials, 12),
-                                      parallel=_given(a.parallel, 1), outputs=a.outputs, seed=a.seed, prune=not a.no_prune))
+                                      parallel=_given(a.parallel, 1), outputs=os.path.abspath(a.outputs), seed=a.seed, prune=not a.no_prune))
 
 
 def _given(value: int | None, default: int) -> int:

@@ -141,6 +141,19 @@ def test_a_sweep_whose_first_trials_all_fail_starts_no_more(trainrig, state_home
     assert all(r["state"] == "destroyed" for r in records(state_home, "sweep-typo").values())
 
 
+def test_a_sweep_resumed_from_another_folder_downloads_where_it_started(trainrig, state_home, tmp_path):
+    """--outputs is kept as the folder it named when the sweep started, not relative to wherever
+    --resume runs (the best trial's folder printed must exist)."""
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir(), other.mkdir()
+    assert trainrig("sweep", EXAMPLE, "--dataset-name", "cwd", "--param", "lr=0.01,0.1", "--trials", "1",
+                    "--objective", "val_loss:min", "--outputs", "out", cwd=first).code == 0
+    done = trainrig("sweep", "--resume", "sweep-cwd", "--trials", "2", "--json", cwd=other)
+    assert done.code == 0, done.err
+    assert Path(json.loads(done.out)["best"]["outputs"]).is_dir()
+    assert len(list((first / "out").iterdir())) == 2 and not (other / "out").exists()
+
+
 @pytest.mark.parametrize("args", [
     ("--param", "lr=log:0..1", "--objective", "val_loss:min"),
     ("--param", "lr=1..", "--objective", "val_loss:min"),
