@@ -16,6 +16,7 @@ from runner.sweep import slots as slot_machines
 from runner.sweep.params import Value
 from runner.sweep.study import (
     SweepConfig,
+    forget_config,
     held,
     open_study,
     save_config,
@@ -84,53 +85,62 @@ def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, s
 
 async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable[[TrialResult], None],
                     journal: Journal | None = None, new: bool = False) -> SweepResult:
-    """`new`: the sweep's file is written once its machines are up (a sweep refused before that,
-    e.g. an unreachable host, leaves nothing to resume: the same command again starts it)."""
+    """`new`: the sweep's file is written first, so an interrupt at any point leaves a sweep that
+    `--resume` continues; a sweep refused before its machines are up (e.g. an unreachable host) has
+    it removed again: nothing to resume, the same command starts it."""
     journal = journal or Journal()
     with held(config.name, config.spec.run_id):
-        study = await asyncio.to_thread(open_study, config)
-        settled = settle_interrupted(study)
-        if settled:
-            on_event(Notice(f"sweep {config.name}: {settled} trial(s) an earlier process left unfinished are asked again"))
-        remaining = config.trials - trials_used(study)
-        ran: list[TrialResult] = []
-        life = Lifecycle(journal, on_event)
-        await slot_machines.clear_left_trials(life, config.name)  # a killed sweep's: stopped, their folders gone
-        if remaining <= 0:
-            await slot_machines.release(life, slot_machines.left_slots(life, config.name))
-            return _summary(config, study, ran, settled, [])
-        slots = await slot_machines.provision(life, config.spec, config.name, min(config.parallel, remaining))
         if new:
-            try:
-                save_config(config)
-            except BaseException:
-                await slot_machines.release(life, slots)
-                raise
-        distributions = {p.name: p.distribution() for p in config.params}
-        asked, gave_up = 0, False
-
-        async def worker(slot: RunRecord) -> None:
-            nonlocal asked, gave_up
-            while asked < remaining and not gave_up:
-                asked += 1  # no await between the check and here: one event loop, no race
-                t0 = time.perf_counter()
-                trial = study.ask(distributions)
-                result = await run_trial(config, study, trial, slot, journal, on_event)
-                result = replace(result, seconds=time.perf_counter() - t0)
-                ran.append(result)
-                on_trial(result)
-                gave_up = gave_up or _failing_from_the_start(study, ran)
-
-        tasks = [asyncio.create_task(worker(s)) for s in slots]
+            save_config(config)
+        made: list[RunRecord] = []  # the slots, once up
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in done:
-                if t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)  # each cancelled trial cleans up first
-            await slot_machines.release(life, slots)  # nothing of the sweep keeps billing
-        return _summary(config, study, ran, settled, [s.run_id for s in slots], gave_up)
+            return await _run(config, on_event, on_trial, journal, made)
+        except Exception:
+            if new and not made:
+                forget_config(config.name)
+            raise
+
+
+async def _run(config: SweepConfig, on_event: EventSink, on_trial: Callable[[TrialResult], None], journal: Journal,
+               made: list[RunRecord]) -> SweepResult:
+    study = await asyncio.to_thread(open_study, config)
+    settled = settle_interrupted(study)
+    if settled:
+        on_event(Notice(f"sweep {config.name}: {settled} trial(s) an earlier process left unfinished are asked again"))
+    remaining = config.trials - trials_used(study)
+    ran: list[TrialResult] = []
+    life = Lifecycle(journal, on_event)
+    await slot_machines.clear_left_trials(life, config.name)  # a killed sweep's: stopped, their folders gone
+    if remaining <= 0:
+        await slot_machines.release(life, slot_machines.left_slots(life, config.name))
+        return _summary(config, study, ran, settled, [])
+    slots = await slot_machines.provision(life, config.spec, config.name, min(config.parallel, remaining))
+    made += slots
+    distributions = {p.name: p.distribution() for p in config.params}
+    asked, gave_up = 0, False
+
+    async def worker(slot: RunRecord) -> None:
+        nonlocal asked, gave_up
+        while asked < remaining and not gave_up:
+            asked += 1  # no await between the check and here: one event loop, no race
+            t0 = time.perf_counter()
+            trial = study.ask(distributions)
+            result = await run_trial(config, study, trial, slot, journal, on_event)
+            result = replace(result, seconds=time.perf_counter() - t0)
+            ran.append(result)
+            on_trial(result)
+            gave_up = gave_up or _failing_from_the_start(study, ran)
+
+    tasks = [asyncio.create_task(worker(s)) for s in slots]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            if t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each cancelled trial cleans up first
+        await slot_machines.release(life, slots)  # nothing of the sweep keeps billing
+    return _summary(config, study, ran, settled, [s.run_id for s in slots], gave_up)
 

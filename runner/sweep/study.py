@@ -77,6 +77,10 @@ def save_config(config: SweepConfig) -> None:
     os.replace(tmp, d / "sweep.json")
 
 
+def forget_config(name: str) -> None:
+    (sweep_dir(name) / "sweep.json").unlink(missing_ok=True)
+
+
 def load_config(name: str) -> SweepConfig:
     path = sweep_dir(name) / "sweep.json"
     if not path.is_file():

@@ -127,6 +127,27 @@ def test_every_trial_failing_is_exit_1(trainrig, state_home, tmp_path):
     assert all(r["state"] == "destroyed" for r in records(state_home, "sweep-nometric").values())
 
 
+def test_a_sweep_interrupted_before_its_machines_are_up_resumes_as_its_hint_says(trainrig, popen_trainrig, state_home,
+                                                                                   tmp_path):
+    """The interrupt's hint is `trainrig sweep --resume NAME`, also when it came before the slots
+    were up; a sweep refused before that (no host) leaves nothing to resume."""
+    p = popen_trainrig("sweep", EXAMPLE, "--dataset-name", "early", "--param", "lr=0.01,0.1", "--trials", "1",
+                       "--objective", "val_loss:min", "--outputs", str(tmp_path / "out"))
+    pid = state_home / "sweeps" / "sweep-early" / "pid"
+    end = time.monotonic() + 60
+    while not pid.exists():  # the sweep holds its lock: its study and machines are next
+        assert p.poll() is None and time.monotonic() < end
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 130
+    assert trainrig("sweep", "--resume", "sweep-early").code == 0
+    (tmp_path / "known_hosts").touch()  # the host is refused when its machine is made: not in it
+    refused = trainrig("sweep", EXAMPLE, "--dataset-name", "nohost", "--param", "lr=0.01,0.1", "--objective",
+                       "val_loss:min", "--target", "ssh", "--host", "nobody@127.0.0.1:1", "--known-hosts",
+                       str(tmp_path / "known_hosts"))
+    assert refused.code == 2 and not (state_home / "sweeps" / "sweep-nohost" / "sweep.json").exists()
+
+
 def test_a_sweep_whose_first_trials_all_fail_starts_no_more(trainrig, state_home, tmp_path):
     """A misspelt --objective fails every trial: after the first few the sweep stops asking (exit 1)
     instead of training all of --trials for nothing."""
