@@ -2,10 +2,11 @@
 following (the client may be gone), and the launcher's command line around the training's own.
 
 Each node's supervisor listens on a small TCP port of its peer (private) address. When its run ends
-other than succeeded (or is stopped), it tells every peer; a peer's supervisor stops its training and
+it tells every peer how; a peer's supervisor stops its training unless that node succeeded, and
 records the run failed, naming the node (stopped, when that node was stopped on request or its
-machine was taken away: preempted, whose restart then goes on on every node). A message carries the run's secret, so nothing else on the
-network stops a run. Standard library only, Python 3.8+.
+machine was taken away: preempted, or lost, whose restart then goes on on every node). A peer whose
+supervisor stops answering without a word was lost with its machine. A message carries the run's
+secret, so nothing else on the network stops a run. Standard library only, Python 3.8+.
 """
 
 import json
@@ -16,6 +17,11 @@ import threading
 from .phases import Outcome
 
 MESSAGE_MAX = 4096
+# A peer whose supervisor was seen listening and then no longer answers this many checks in a row
+# (every HEARTBEAT_S) went with its machine, telling nobody: this node stops too (with nobody
+# following, it would train on alone). A peer that ended said so first, success included.
+HEARTBEAT_S = 1.0
+LOST_AFTER = 5
 # A peer's end that stops this node's training without failing it (said so in this node's reason).
 PEER_ENDS = {Outcome.STOPPED.value: "was stopped", Outcome.PREEMPTED.value: "was preempted", Outcome.LOST.value: "was lost"}
 TELL_TIMEOUT_S = 3.0
@@ -41,6 +47,8 @@ class Peers:
         self.failed_peer = None  # (rank, outcome, reason) of the node whose end stopped this one
         self._sock = None
         self._lock = threading.Lock()
+        self._ended_peers = set()  # ranks that said they succeeded: no longer checked
+        self._done = threading.Event()
 
     @property
     def active(self):
@@ -56,7 +64,24 @@ class Peers:
         sock.listen(16)
         self._sock = sock
         threading.Thread(target=self._serve, daemon=True).start()
+        threading.Thread(target=self._heartbeat, daemon=True).start()
         return self
+
+    def _heartbeat(self):
+        seen, misses = set(), {}
+        while not self._done.is_set():
+            for rank, (host, port) in enumerate(self.config.peers):
+                if rank == self.config.node_rank or rank in self._ended_peers or self._done.is_set():
+                    continue
+                if _answers(host, int(port)):
+                    seen.add(rank)
+                    misses[rank] = 0
+                elif rank in seen:  # one not listening yet (still starting) is not lost
+                    misses[rank] = misses.get(rank, 0) + 1
+                    if misses[rank] >= LOST_AFTER and rank not in self._ended_peers:
+                        self._peer_ended(rank, "lost", "its supervisor stopped answering: the machine went with it")
+                        return
+            self._done.wait(HEARTBEAT_S)
 
     def _serve(self):
         while True:
@@ -82,17 +107,24 @@ class Peers:
         msg = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
         if msg.get("token") != self.config.peer_token or msg.get("run_id") != self.config.run_id:
             return
+        if msg.get("outcome") == Outcome.SUCCEEDED.value:  # it ended well: its silence from now on is no loss
+            self._ended_peers.add(int(msg["rank"]))
+            return
+        self._peer_ended(int(msg["rank"]), str(msg.get("outcome", Outcome.FAILED)), str(msg.get("reason", ""))[:500])
+
+    def _peer_ended(self, rank, outcome, reason):
         with self._lock:
             if self.failed_peer is not None:
                 return
-            self.failed_peer = (int(msg["rank"]), str(msg.get("outcome", Outcome.FAILED)), str(msg.get("reason", ""))[:500])
+            self.failed_peer = (rank, outcome, reason)
         self.stop_training()
 
     def ended(self, status):
         """At the end of this node's run (before its final sync): a peer's failure becomes this node's
-        outcome; this node's own failure (or stop) is told to every peer."""
+        outcome; this node's own end (success included) is told to every peer."""
         if not self.active:
             return
+        self._done.set()
         if self._sock is not None:
             self._sock.close()
         with self._lock:
@@ -109,8 +141,7 @@ class Peers:
             status.reason = "node %d %s (%s): the training on node %d was stopped" % (
                 rank, how or "failed", reason, self.config.node_rank)
             return
-        if status.outcome == Outcome.SUCCEEDED:
-            return
+        # Success too: a peer that still trains must not take this node's silence for a lost machine.
         self.tell_all(status.outcome, status.reason)
 
     def tell_all(self, outcome, reason):
@@ -122,6 +153,15 @@ class Peers:
             t.start()
         for t in threads:
             t.join(TELL_TIMEOUT_S + 1)
+
+
+def _answers(host, port):
+    """A supervisor listens there (a refused or timed-out connection: none does)."""
+    try:
+        with socket.create_connection((host, port), timeout=TELL_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
 
 
 def _tell(host, port, msg):

@@ -221,3 +221,29 @@ def test_node1_lost_with_no_restart_left_ends_lost_on_both(trainrig, popen_train
         assert done.code == 0, done.err
         assert record(state_home, rid)["state"] == "destroyed"
         assert not (state_home / "runs" / rid / "sandbox").exists() and not (state_home / "runs" / rid / "node-1").exists()
+
+
+def test_node1_lost_with_nobody_following_stops_rank0_on_the_machines(trainrig, tmp_path, state_home):
+    """No follower, no restart budget: rank 0's supervisor finds node 1's silent (its heartbeat to
+    node 1's supervisor goes unanswered) and stops its training; `status` then records the run lost."""
+    code = make_code(tmp_path / "mnalone", TRAIN.replace(f"while step < {STEPS}", "while step < 10000"))
+    rid = "mnalone-none"
+    assert trainrig("up", str(code), "--code-name", "mnalone", "--dataset-name", "none", "--nodes", "2",
+                    "--command", "python train.py", "--max-runtime", "5m").code == 0
+    try:
+        assert trainrig("start", rid, "--no-follow").code == 0
+        for k in (0, 1):  # 3 s of training: rank 0 has heard node 1's supervisor answer at least once
+            _wait(f"step 15 on node {k}", _logged(state_home, rid, k, "step 15\n"))
+        _kill9(_machine_pids(state_home, rid, 1))
+        _wait("rank 0's end", lambda: _status(state_home, rid, 0).get("outcome") is not None, timeout=30)
+        zero = _status(state_home, rid, 0)
+        assert zero["outcome"] == "stopped" and zero["reason"].startswith("node 1 was lost")
+        st = trainrig("status", rid, "--json")
+        assert st.code == 0, st.err
+        report = json.loads(st.out)
+        assert [(n["rank"], n["outcome"]) for n in report["nodes"]] == [(0, "stopped"), (1, "lost")]
+        assert (report["run"]["state"], report["run"]["outcome"]) == ("finished", "lost")
+    finally:
+        done = trainrig("down", rid, "--discard-outputs")
+        assert done.code == 0, done.err
+        assert not (state_home / "runs" / rid / "sandbox").exists() and not (state_home / "runs" / rid / "node-1").exists()
