@@ -56,4 +56,7 @@ def ls_row(r: RunRecord) -> dict:
 
 def grouped_by_sweep(records: list[RunRecord]) -> list[RunRecord]:
     """Runs of no sweep first, then each sweep's slots and trials together (`trainrig ls`)."""
-    return sorted(records, key=lambda r: (r.sweep, r.run_id))
+    import re
+
+    # Numbers in ids compared as numbers: trial t2 before t10.
+    return sorted(records, key=lambda r: (r.sweep, [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", r.run_id)]))

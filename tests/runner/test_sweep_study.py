@@ -60,3 +60,17 @@ def test_two_sweeps_over_the_same_code_and_dataset_are_refused_at_once(config):
         pass
     with held(config.name, config.spec.run_id), held("other-name", "other-run"):
         pass  # another code or dataset: both go ahead
+
+
+def test_ls_lists_a_sweeps_trials_in_number_order(config):
+    from dataclasses import replace
+
+    from runner.journal import RunRecord
+    from runner.outcomes import grouped_by_sweep
+
+    def run(dataset: str, sweep: str = "") -> RunRecord:
+        return RunRecord(spec=replace(config.spec, dataset_name=dataset), sweep=sweep)
+
+    runs = [run(d, "toy-none") for d in ("none-t10", "none-t2", "none-s1", "none-t1")] + [run("other")]
+    assert [r.run_id for r in grouped_by_sweep(runs)] == ["toy-other", "toy-none-s1", "toy-none-t1", "toy-none-t2",
+                                                         "toy-none-t10"]
