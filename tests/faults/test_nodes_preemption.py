@@ -6,6 +6,7 @@ nothing left running (the autouse fixture checks the processes) and `down` leave
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -14,7 +15,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from tests.conftest import make_bucket, make_code, manifest, only_folder, record
+import pytest
+
+from runner.remote.procs import marked
+from tests.conftest import ROOT, make_bucket, make_code, manifest, only_folder, record
 from tests.faults.metadata_server import metadata_server
 
 STEPS = 30
@@ -247,3 +251,29 @@ def test_node1_lost_with_nobody_following_stops_rank0_on_the_machines(trainrig, 
         done = trainrig("down", rid, "--discard-outputs")
         assert done.code == 0, done.err
         assert not (state_home / "runs" / rid / "sandbox").exists() and not (state_home / "runs" / rid / "node-1").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="torch is not installed here: `pip install torch==2.13.0` (as .ci/run does) runs this test")
+def test_node1_lost_mid_torchrun_restarts_every_node_not_failed(bucket_servers, env, popen_trainrig, tmp_path, state_home):
+    """With a collective, node 1's loss fails rank 0's torchrun too: the run is the restartable loss
+    (`lost`), not that failure, and goes on on fresh machines."""
+    env.update(bucket_servers)
+    bucket = make_bucket("s3")
+    rid = "ddplost-none"
+    client = popen_trainrig("run", str(ROOT / "examples" / "ddp"), "--code-name", "ddplost", "--dataset-name", "none",
+                            "--nodes", "2", "--launcher", "torchrun", "--env", "STEPS=30", "--output-store",
+                            f"s3://{bucket}/runs", "--max-restarts", "1", "--sync-interval", "1s", "--outputs-from", "all",
+                            "--outputs", str(tmp_path / "out"), "--max-runtime", "5m")
+    for k in (0, 1):
+        _wait(f"node {k}'s all-reduces", _logged(state_home, rid, k, "step 3\n"))
+    server, supervisor = _machine_pids(state_home, rid, 1)[:2]
+    _kill9([server, supervisor, *marked(str(_run_dir(state_home, rid, 1)))])  # torchrun and its worker too
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 0, err
+    folder = only_folder(tmp_path / "out")
+    m = manifest(folder)
+    assert m["outcome"] == "succeeded" and [r["outcome"] for r in m["restarts"]] == ["lost"]
+    assert m["restarts"][0]["reason"].startswith("node 1: ")
+    for outputs in (folder / "outputs", folder / "node-1" / "outputs"):
+        assert json.loads((outputs / "allreduce.json").read_text())["sum"] == 3.0
