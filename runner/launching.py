@@ -53,6 +53,10 @@ class Launching(LifecycleBase):
                       which: str) -> None:
         spec, rid = record.effective_spec(), record.run_id
         run_dir = machine.run_dir(rid)
+        # A sweep trial's dataset folder is its slot's, uploaded once for all the trials trained there
+        # (only what changed is sent), not again into each trial's own folder.
+        shared = bool(record.borrowed_from) and bool(spec.dataset) and not is_bucket(spec.dataset)
+        data_dir = machine.run_dir(record.borrowed_from) if shared else run_dir
         phase = self._phase if lead else (lambda *_: None)  # the phases once, not once per node
         uploads = [
             transfer.upload(conn, machine, spec.code_path, f"{run_dir}/code", f"{run_dir}/.code.index.json",
@@ -62,10 +66,17 @@ class Launching(LifecycleBase):
         if spec.dataset and not is_bucket(spec.dataset):
             phase(record, "uploading dataset", spec.dataset)
             uploads.append(
-                transfer.upload(conn, machine, spec.dataset, f"{run_dir}/dataset", f"{run_dir}/.dataset.index.json",
+                transfer.upload(conn, machine, spec.dataset, f"{data_dir}/dataset", f"{data_dir}/.dataset.index.json",
                                 None, "dataset", self.emit)
             )
         results = await asyncio.gather(*uploads)
+        if shared:  # the trial's folder links to it; the trial's `down` removes the links, not the slot's copy
+            link = 'rm -rf -- "$1" "$2" && ln -s -- "$3" "$1" && ln -s -- "$4" "$2"'  # one round trip
+            done = await ssh.run(conn, ["sh", "-c", link, "sh", f"{run_dir}/dataset", f"{run_dir}/.dataset.index.json",
+                                        f"{data_dir}/dataset", f"{data_dir}/.dataset.index.json"])
+            if done.exit_status != 0:
+                raise RemoteFailed(f"could not link run {rid}'s dataset to its slot's copy: "
+                                   f"{(done.stderr or b'').decode(errors='replace').strip()}")
         for label, r in zip(("code", "dataset"), results):
             left_out = f"; {r.left_out_text()}" if r.left_out else ""  # links out of the folder, broken links...
             if r.files_sent or r.deleted:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_code
 
 EXAMPLE = str(ROOT / "examples" / "sweep")
 PARAMS = ("--param", "lr=log:1e-4..1e-1", "--param", "batch=32,64,128")
@@ -146,6 +146,33 @@ def test_a_sweep_interrupted_before_its_machines_are_up_resumes_as_its_hint_says
                        "val_loss:min", "--target", "ssh", "--host", "nobody@127.0.0.1:1", "--known-hosts",
                        str(tmp_path / "known_hosts"))
     assert refused.code == 2 and not (state_home / "sweeps" / "sweep-nohost" / "sweep.json").exists()
+
+
+def test_trials_on_one_machine_share_one_copy_of_the_dataset(trainrig, state_home, tmp_path):
+    """A dataset folder goes to each slot once (later trials send only what changed), not again into
+    every trial's folder; each trial still reads all of it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        (data / f"f{i}.bin").write_bytes(bytes(1000))
+    code = make_code(tmp_path / "code", """
+        import argparse, json, os
+        import trainrig_helpers as th
+        ap = th.add_directory_arguments(argparse.ArgumentParser())
+        ap.add_argument("--lr", type=float)
+        a = ap.parse_args()
+        d = th.directories(a)
+        th.MetricsWriter(d.logs, tensorboard=False).log(0, val_loss=a.lr)
+        json.dump({"where": os.path.realpath(d.dataset), "files": sorted(os.listdir(d.dataset))},
+                  open(os.path.join(d.output, "seen.json"), "w"))
+    """)
+    out = tmp_path / "out"
+    done = trainrig("sweep", str(code), "--dataset", str(data), "--dataset-name", "shared", "--param", "lr=0.1..0.9",
+                    "--trials", "2", "--no-prune", "--objective", "val_loss:min", "--outputs", str(out))
+    assert done.code == 0, done.err
+    seen = [json.loads(f.read_text()) for f in sorted(out.glob("*/outputs/seen.json"))]
+    assert len(seen) == 2 and all(s["files"] == ["f0.bin", "f1.bin", "f2.bin"] for s in seen)
+    assert seen[0]["where"] == seen[1]["where"] and "/runs/code-shared-s1/dataset" in seen[0]["where"]
 
 
 def test_a_sweep_whose_first_trials_all_fail_starts_no_more(trainrig, state_home, tmp_path):
