@@ -148,7 +148,7 @@ def test_rank0_preempted_restarts_every_node_from_its_store(bucket_servers, env,
         _wait("rank 0's supervisor's end", lambda: _gone(pids[1]), timeout=30)
         md0.preempted = False  # the next machines are not preempted
         _kill9(pids)  # then rank 0's machine goes
-        out, err = client.communicate(timeout=120)
+        _, err = client.communicate(timeout=120)
     assert client.returncode == 0, err
     folder = only_folder(tmp_path / "out")
     m = manifest(folder)
@@ -177,7 +177,7 @@ def test_node1_preempted_restarts_every_node(bucket_servers, env, popen_trainrig
         _wait("node 1's supervisor's end", lambda: _gone(pids[1]), timeout=30)
         md1.preempted = False
         _kill9(pids)
-        out, err = client.communicate(timeout=120)
+        _, err = client.communicate(timeout=120)
     assert client.returncode == 0, err
     folder = only_folder(tmp_path / "out")
     m = manifest(folder)
@@ -195,7 +195,7 @@ def test_node1_killed_without_notice_restarts_every_node(bucket_servers, env, po
     for k in (0, 1):
         _wait(f"step 4 on node {k}", _logged(state_home, rid, k, "step 4\n"))
     _kill9(_machine_pids(state_home, rid, 1))  # node 1's machine vanishes: nobody tells anyone
-    out, err = client.communicate(timeout=120)
+    _, err = client.communicate(timeout=120)
     assert client.returncode == 0, err
     folder = only_folder(tmp_path / "out")
     m = manifest(folder)
@@ -269,7 +269,7 @@ def test_node1_lost_mid_torchrun_restarts_every_node_not_failed(bucket_servers, 
         _wait(f"node {k}'s all-reduces", _logged(state_home, rid, k, "step 3\n"))
     server, supervisor = _machine_pids(state_home, rid, 1)[:2]
     _kill9([server, supervisor, *marked(str(_run_dir(state_home, rid, 1)))])  # torchrun and its worker too
-    out, err = client.communicate(timeout=120)
+    _, err = client.communicate(timeout=120)
     assert client.returncode == 0, err
     folder = only_folder(tmp_path / "out")
     m = manifest(folder)
