@@ -108,19 +108,43 @@ def which_nodes(record_nodes: int, node: int | str, run_id: str) -> list[int]:
 
 @dataclass
 class Prefixer:
-    """`[K] ` before every line of node K's log, across chunks that split lines anywhere."""
+    """`[K] ` before every line of node K's log. Only whole lines are handed on (a line cut across
+    chunks waits for its end), so nodes' logs interleaved as they come never mix inside a line;
+    `flush()` hands on the last line if it never ended, ending it. A line longer than MAX_HELD (a progress bar
+    redrawn with `\r` and no newline) is handed on as it is, rather than held without bound."""
 
     rank: int
-    at_line_start: bool = True
     _tag: bytes = field(init=False, default=b"")
+    _held: bytes = field(init=False, default=b"")
+    _mid_line: bool = field(init=False, default=False)  # what was handed on last did not end its line
+
+    MAX_HELD = 64 * 1024
 
     def __post_init__(self) -> None:
         self._tag = f"[{self.rank}] ".encode()
 
     def feed(self, data: bytes) -> bytes:
-        if not data:
-            return data
-        out = (self._tag if self.at_line_start else b"") + data
-        self.at_line_start = out.endswith(b"\n")
-        body = out[:-1] if self.at_line_start else out
-        return body.replace(b"\n", b"\n" + self._tag) + (b"\n" if self.at_line_start else b"")
+        data = self._held + data
+        cut = data.rfind(b"\n") + 1
+        if not cut and len(data) <= self.MAX_HELD:
+            self._held = data
+            return b""
+        if not cut:
+            cut = len(data)
+        self._held = data[cut:]
+        return self._lines(data[:cut])
+
+    def flush(self) -> bytes:
+        """The last line, ended with a newline here (in an interleaved view the next node's line
+        must not go on from it)."""
+        rest, self._held = self._held, b""
+        return self._lines(rest + b"\n") if rest or self._mid_line else b""
+
+    def _lines(self, text: bytes) -> bytes:
+        if not text:
+            return b""
+        ends = text.endswith(b"\n")
+        body = text[:-1] if ends else text
+        out = (b"" if self._mid_line else self._tag) + body.replace(b"\n", b"\n" + self._tag) + (b"\n" if ends else b"")
+        self._mid_line = not ends
+        return out

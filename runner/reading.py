@@ -111,6 +111,8 @@ class Reading(LifecycleBase):
                 pre = nodes.Prefixer(k) if node == nodes.ALL else None
                 size += await self._read_log_from_machine(
                     record, (lambda d, pre=pre: write(pre.feed(d))) if pre else write, record.all_nodes()[k])
+                if pre:
+                    write(pre.flush())  # a last line with no newline
             return size
         record = self.journal.load(run_id)
         if record.stack is not None and record.effective_spec().output_store:
@@ -166,14 +168,22 @@ class Reading(LifecycleBase):
         async def one(k: int) -> Status:
             m, pre = record.all_nodes()[k], nodes.Prefixer(k) if node == nodes.ALL else None
 
+            end = [0]  # where node k's log shown so far ends
+
             def on_event(event):  # type: ignore[no-untyped-def]
                 if isinstance(event, LogChunk):
+                    end[0] = event.offset + len(event.data)
                     self.emit(LogChunk(event.offset, pre.feed(event.data)) if pre else event)
                 elif not isinstance(event, StatusChanged) or k == ranks[0]:
                     self.emit(event)
 
             async with ssh.connect(m) as conn:
-                return (await follow(conn, m, record.run_id, Offsets(log=0), on_event))[0]
+                ended = (await follow(conn, m, record.run_id, Offsets(log=0), on_event))[0]
+            if pre:
+                rest = pre.flush()  # a last line with no newline
+                if rest:
+                    self.emit(LogChunk(end[0] - len(rest), rest))
+            return ended
 
         statuses = await asyncio.gather(*(one(k) for k in ranks))
         return statuses[nodes.worst([st.outcome or Outcome.LOST for st in statuses])]
