@@ -40,7 +40,8 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
     restarting); here: up, down and `run`, which does them all."""
 
     @for_run
-    async def up(self, spec: RunSpec, max_restarts: int | None = None) -> RunRecord:
+    async def up(self, spec: RunSpec, max_restarts: int | None = None, sweep: str = "") -> RunRecord:
+        """`sweep`: a sweep's slot, marked from its first record (a sweep killed mid-`up` finds it)."""
         rid = spec.run_id
         budget = restarts.max_restarts(spec, max_restarts)  # bad input: before anything is checked or made
         if spec.cloud is not None:
@@ -58,7 +59,7 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
                         f"run {rid} already exists ({old.state}): `trainrig start {rid}` trains on it again, "
                         f"`trainrig down {rid}` destroys it first."
                     )
-            record = RunRecord(spec=spec, max_restarts=budget)
+            record = RunRecord(spec=spec, max_restarts=budget, sweep=sweep)
             target = get_target(spec.target)
             self._phase(record, "provisioning", f"target {spec.target}")
             try:

@@ -32,10 +32,10 @@ async def _one(life: Lifecycle, spec: RunSpec, sweep: str, k: int) -> RunRecord:
             await life._machine(old)  # left by a sweep process that was killed: reuse it (its server may need a restart)
             life.emit(Notice(f"slot {rid}: reusing its machine"))
             return life.journal.load(rid)
-    record = await life.up(slot_spec(spec, k), max_restarts=0)
-    record.sweep = sweep
-    life.journal.save(record)
-    return record
+        if old.sweep == sweep and old.state != RunState.DESTROYED and not old.borrowed_from:
+            life.emit(Notice(f"slot {rid} was left half made by an earlier sweep process: destroying it first"))
+            await life.down(rid, discard_outputs=True, stop=True)
+    return await life.up(slot_spec(spec, k), max_restarts=0, sweep=sweep)
 
 
 async def provision(life: Lifecycle, spec: RunSpec, sweep: str, count: int) -> list[RunRecord]:
