@@ -132,8 +132,10 @@ def sweep(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def
     from runner.sweep.driver import run_sweep
 
     config = _config(a)
-    console.say(f"sweep {config.name}: {config.trials} trials, {config.parallel} at a time, {config.objective} "
-                f"({study.journal_path(config.name)})")
+
+    def started() -> None:  # once the sweep is ours: a refusal (another process runs it) stays one sentence
+        console.say(f"sweep {config.name}: {config.trials} trials, {config.parallel} at a time, {config.objective} "
+                    f"({study.journal_path(config.name)})")
 
     def on_trial(r) -> None:  # type: ignore[no-untyped-def]
         value = f"{config.objective.metric}={r.value:.6g}" if r.value is not None else "no value"
@@ -143,7 +145,7 @@ def sweep(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def
 
     async def main():  # type: ignore[no-untyped-def]
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
-        return await run_sweep(config, _sink(console, a.verbose), on_trial, new=not a.resume)
+        return await run_sweep(config, _sink(console, a.verbose), on_trial, new=not a.resume, on_start=started)
 
     try:
         result = asyncio.run(main())

@@ -84,14 +84,18 @@ def _summary(config: SweepConfig, study, ran: list[TrialResult], settled: int, s
 
 
 async def run_sweep(config: SweepConfig, on_event: EventSink, on_trial: Callable[[TrialResult], None],
-                    journal: Journal | None = None, new: bool = False) -> SweepResult:
+                    journal: Journal | None = None, new: bool = False,
+                    on_start: Callable[[], None] | None = None) -> SweepResult:
     """`new`: the sweep's file is written first, so an interrupt at any point leaves a sweep that
     `--resume` continues; a sweep refused before its machines are up (e.g. an unreachable host) has
-    it removed again: nothing to resume, the same command starts it."""
+    it removed again: nothing to resume, the same command starts it. `on_start`: called once the
+    sweep is this process's (a refusal before that is its one sentence alone)."""
     journal = journal or Journal()
     with held(config.name, config.spec.run_id):
         if new:
             save_config(config)
+        if on_start is not None:
+            on_start()
         made: list[RunRecord] = []  # the slots, once up
         try:
             return await _run(config, on_event, on_trial, journal, made)

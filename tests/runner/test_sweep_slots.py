@@ -31,3 +31,20 @@ def test_a_sweep_killed_while_making_its_machines_resumes_and_leaves_nothing(tra
     for k in (1, 2):
         rec = state_home / "runs" / f"sweep-mid-up-s{k}" / "record.json"
         assert json.loads(rec.read_text())["state"] == "destroyed"
+
+
+def test_a_second_process_on_a_running_sweep_is_refused_in_one_sentence(trainrig, popen_trainrig, state_home, tmp_path):
+    import signal
+
+    p = popen_trainrig("sweep", EXAMPLE, "--dataset-name", "busy2", "--param", "lr=0.01,0.1", "--trials", "1",
+                       "--objective", "val_loss:min", "--env", "STEP_S=2", "--outputs", str(tmp_path / "out"))
+    end = time.monotonic() + 60
+    while not (state_home / "sweeps" / "sweep-busy2" / "pid").exists():
+        assert p.poll() is None and time.monotonic() < end
+        time.sleep(0.01)
+    for args in (("--resume", "sweep-busy2"),
+                 (EXAMPLE, "--dataset-name", "busy2", "--name", "busy2-other", "--param", "lr=1,2", "--objective", "l:min")):
+        done = trainrig("sweep", *args)
+        assert done.code == 2 and len(done.err.strip().splitlines()) == 1, done.err
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 130
