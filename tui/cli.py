@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         run = console.run_id
         if console.following:
-            console.say(f"\nstopped following; the training goes on. `trainrig logs {run} -f` follows it again, "
+            node = f" --node {args.node}" if args.cmd == "logs" and args.node != 0 else ""  # the log it followed
+            console.say(f"\nstopped following; the training goes on. `trainrig logs {run}{node} -f` follows it again, "
                          f"`trainrig stop {run}` stops it.".replace("  ", " "))
         else:
             console.say("\ninterrupted: what was done so far stays; `trainrig ls` shows the runs.")

@@ -132,6 +132,29 @@ def test_stop_stops_every_node_and_each_says_stopped(trainrig, tmp_path, state_h
         assert trainrig("down", rid, "--discard-outputs").code == 0
 
 
+def test_ctrl_c_of_one_nodes_log_names_that_node_in_its_hint(trainrig, popen_trainrig, tmp_path):
+    """The hint after Ctrl-C follows the log that was followed (node 1's), not rank 0's."""
+    code = make_code(tmp_path / "beats", """
+        import time
+        for i in range(100):
+            print(f"beat {i}", flush=True)
+            time.sleep(0.1)
+    """)
+    rid = "beats-none"
+    assert trainrig("up", str(code), "--dataset-name", "none", "--nodes", "2", "--command", "python train.py").code == 0
+    try:
+        assert trainrig("start", rid, "--no-follow").code == 0
+        p = popen_trainrig("logs", rid, "--node", "1", "-f")
+        assert p.stdout.readline().startswith("beat ")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 130
+        hint = err.split("`")[1]  # the first command it names
+        assert hint.split() == ["trainrig", "logs", rid, "--node", "1", "-f"]
+    finally:
+        assert trainrig("down", rid, "--stop", "--discard-outputs").code == 0
+
+
 def test_a_cloud_plan_gives_torchrun_the_private_addresses_and_the_gpus():
     import dataclasses
 
