@@ -171,6 +171,9 @@ class Launching(LifecycleBase):
     @for_run
     async def start(self, run_id: str, follow_log: bool = True) -> Status | None:
         record = self._live(run_id)
+        from runner.sweep.slots import refuse_slot
+
+        refuse_slot(record, self.journal)  # a sweep's machine: its trials train there, never the slot itself
         self._warn_cloud_limit(record)
         machine = await self._machine(record)
         if len(record.all_nodes()) > 1:

@@ -154,6 +154,9 @@ class Reading(LifecycleBase):
             except asyncssh.Error as e:
                 raise RemoteFailed(f"the connection to the machine broke while reading the log: {e.reason}") from e
         if proc.exit_status != 0:
+            from runner.sweep.slots import refuse_slot
+
+            refuse_slot(record, self.journal)  # a sweep's machine has no log of its own: its trials' are
             raise BadInput(f"run {run_id} has no log yet: `trainrig start {run_id}` starts its training.")
         return size
 

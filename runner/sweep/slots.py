@@ -10,10 +10,23 @@ from dataclasses import replace
 
 from infra import names
 from infra.spec import RunSpec
+from runner.errors import BadInput
 from runner.events import Notice
 from runner.journal import RunRecord
 from runner.lifecycle import Lifecycle
 from runner.states import RunState
+
+
+def refuse_slot(record: RunRecord, journal) -> None:  # type: ignore[no-untyped-def]
+    """A sweep's slot trains only its sweep's trials, each a run of its own: `start` (or `logs`) of
+    the slot itself is bad input, naming the trial on it now, if any, whose log is the one wanted."""
+    if not record.sweep or record.borrowed_from:
+        return
+    on_it = [r.run_id for r in journal.all() if r.borrowed_from == record.run_id and r.state != RunState.DESTROYED]
+    now = (f"trial {on_it[0]} trains on it now: `trainrig logs {on_it[0]} -f` follows it" if on_it
+           else "`trainrig ls` lists its trials")
+    raise BadInput(f"run {record.run_id} is a machine of sweep {record.sweep}, lent to its trials, each a run of its "
+                   f"own: {now}.")
 
 
 def slot_id(spec: RunSpec, k: int) -> str:

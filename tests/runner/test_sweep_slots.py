@@ -48,3 +48,19 @@ def test_a_second_process_on_a_running_sweep_is_refused_in_one_sentence(trainrig
         assert done.code == 2 and len(done.err.strip().splitlines()) == 1, done.err
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=60) == 130
+
+
+def test_a_slot_is_never_started_itself_and_its_log_is_its_trials(trainrig, popen_trainrig, state_home, tmp_path):
+    """`start SLOT` would train the sweep's code with no parameters beside a trial on its machine."""
+    p = popen_trainrig("sweep", EXAMPLE, "--dataset-name", "lent", "--param", "lr=0.01,0.1", "--trials", "1",
+                       "--objective", "val_loss:min", "--env", "STEP_S=0.5", "--outputs", str(tmp_path / "out"))
+    status = state_home / "runs" / "sweep-lent-s1" / "sandbox" / "runs" / "sweep-lent-t0" / "status.json"
+    end = time.monotonic() + 60
+    while not (status.exists() and '"training"' in status.read_text()):
+        assert p.poll() is None and time.monotonic() < end
+        time.sleep(0.05)
+    for verb in ("start", "logs"):
+        done = trainrig(verb, "sweep-lent-s1")
+        assert done.code == 2 and len(done.err.strip().splitlines()) == 1, done.err
+    assert not (state_home / "runs" / "sweep-lent-s1" / "sandbox" / "runs" / "sweep-lent-s1").exists()
+    assert p.wait(timeout=60) == 0
