@@ -53,9 +53,9 @@ class Launching(LifecycleBase):
                       which: str) -> None:
         spec, rid = record.effective_spec(), record.run_id
         run_dir = machine.run_dir(rid)
-        # A sweep trial's dataset folder is its slot's, uploaded once for all the trials trained there
-        # (only what changed is sent), not again into each trial's own folder.
-        shared = bool(record.borrowed_from) and bool(spec.dataset) and not is_bucket(spec.dataset)
+        # A sweep trial's dataset folder is its slot's, uploaded (or pulled from its bucket by the
+        # supervisor) once for all the trials trained there, only what changed, not again for each trial.
+        shared = bool(record.borrowed_from) and bool(spec.dataset)
         data_dir = machine.run_dir(record.borrowed_from) if shared else run_dir
         phase = self._phase if lead else (lambda *_: None)  # the phases once, not once per node
         uploads = [
@@ -70,10 +70,11 @@ class Launching(LifecycleBase):
                                 None, "dataset", self.emit)
             )
         results = await asyncio.gather(*uploads)
-        if shared:  # the trial's folder links to it; the trial's `down` removes the links, not the slot's copy
-            link = 'rm -rf -- "$1" "$2" && ln -s -- "$3" "$1" && ln -s -- "$4" "$2"'  # one round trip
-            done = await ssh.run(conn, ["sh", "-c", link, "sh", f"{run_dir}/dataset", f"{run_dir}/.dataset.index.json",
-                                        f"{data_dir}/dataset", f"{data_dir}/.dataset.index.json"])
+        if shared:  # the trial's folder links to it (and to its indexes); the trial's `down` removes the links only
+            names = ("dataset", ".dataset.index.json", ".sync-dataset.json")
+            link = ('mkdir -p -- "$1/dataset" && cd -- "$2" && rm -rf -- "$3" "$4" "$5" && ln -s -- "$1/$3" "$3" '
+                    '&& ln -s -- "$1/$4" "$4" && ln -s -- "$1/$5" "$5"')  # one round trip
+            done = await ssh.run(conn, ["sh", "-c", link, "sh", data_dir, run_dir, *names])
             if done.exit_status != 0:
                 raise RemoteFailed(f"could not link run {rid}'s dataset to its slot's copy: "
                                    f"{(done.stderr or b'').decode(errors='replace').strip()}")

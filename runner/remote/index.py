@@ -76,13 +76,14 @@ class FileIndex:
     def save(self):
         if not self.path:
             return
+        path = os.path.realpath(self.path)  # a link (a sweep trial's, to its slot's index) stays one
         with self._lock:
-            tmp = "%s.%d.tmp" % (self.path, os.getpid())
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            tmp = "%s.%d.tmp" % (path, os.getpid())
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             try:
                 with open(tmp, "w") as f:
                     json.dump(self.files, f, separators=(",", ":"), sort_keys=True)
-                os.replace(tmp, self.path)
+                os.replace(tmp, path)
             except BaseException:
                 _unlink(tmp)  # a cut temporary file would only hold on to space on a full disk
                 raise

@@ -64,3 +64,41 @@ def test_a_slot_is_never_started_itself_and_its_log_is_its_trials(trainrig, pope
         assert done.code == 2 and len(done.err.strip().splitlines()) == 1, done.err
     assert not (state_home / "runs" / "sweep-lent-s1" / "sandbox" / "runs" / "sweep-lent-s1").exists()
     assert p.wait(timeout=60) == 0
+
+
+SEEN = """
+    import argparse, json, os
+    import trainrig_helpers as th
+    ap = th.add_directory_arguments(argparse.ArgumentParser())
+    ap.add_argument("--lr", type=float)
+    a = ap.parse_args()
+    d = th.directories(a)
+    th.MetricsWriter(d.logs, tensorboard=False).log(0, val_loss=a.lr)
+    json.dump({"where": os.path.realpath(d.dataset), "files": sorted(os.listdir(d.dataset))},
+              open(os.path.join(d.output, "seen.json"), "w"))
+"""
+
+
+def test_trials_on_one_machine_share_its_copy_of_a_bucket_dataset(bucket_servers, env, trainrig, tmp_path):
+    """The dataset is pulled from its bucket into the slot's folder once (then only what changed),
+    not again into every trial's folder; each trial reads all of it."""
+    from runner.remote.location import parse_location
+    from runner.remote.stores import open_store
+    from runner.remote.sync import push
+    from tests.conftest import make_bucket, make_code
+
+    env.update(bucket_servers)
+    src = tmp_path / "data"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}.bin").write_bytes(bytes(1000))
+    uri = f"s3://{make_bucket('s3')}/data"
+    push(str(src), open_store(parse_location(uri)), None)
+    out = tmp_path / "out"
+    done = trainrig("sweep", str(make_code(tmp_path / "code", SEEN)), "--dataset", uri, "--dataset-name", "pulled",
+                    "--param", "lr=0.1..0.9", "--trials", "2", "--no-prune", "--objective", "val_loss:min",
+                    "--outputs", str(out))
+    assert done.code == 0, done.err
+    seen = [json.loads(f.read_text()) for f in sorted(out.glob("*/outputs/seen.json"))]
+    assert len(seen) == 2 and all(s["files"] == ["f0.bin", "f1.bin", "f2.bin"] for s in seen)
+    assert seen[0]["where"] == seen[1]["where"] and "/runs/code-pulled-s1/dataset" in seen[0]["where"]
