@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from contextlib import AsyncExitStack
 
@@ -14,7 +15,7 @@ import asyncssh
 from infra.spec import Launcher, RunSpec, is_bucket
 from runner import nodes, restarts, ssh, tools, transfer
 from runner.buckets import output_location, tool_packages
-from runner.errors import AlreadyTraining, ConnectionLost, RemoteFailed
+from runner.errors import AlreadyTraining, BadInput, ConnectionLost, RemoteFailed
 from runner.events import Notice
 from runner.follow import Offsets
 from runner.ignore import IgnoreRules
@@ -27,6 +28,15 @@ from runner.remote.config import SupervisorConfig
 from runner.remote.main import ALREADY_RUNNING
 from runner.remote.status import Status
 from runner.units import human_size
+
+
+def check_sources(spec: RunSpec) -> None:
+    """The code folder (and a dataset folder) must still be where the run was made: uploading a
+    folder that is gone would send nothing and train nothing."""
+    for what, path in (("code", spec.code_path), ("dataset", None if is_bucket(spec.dataset) else spec.dataset)):
+        if path and not os.path.isdir(path):
+            raise BadInput(f"the {what} folder {path} is not there any more: put it back there, then run the same "
+                           "command again.")
 
 
 def standalone_torchrun_args(spec: RunSpec) -> tuple[str, ...]:
@@ -52,6 +62,7 @@ class Launching(LifecycleBase):
     async def _upload(self, conn: asyncssh.SSHClientConnection, record: RunRecord, machine: Machine, lead: bool,
                       which: str) -> None:
         spec, rid = record.effective_spec(), record.run_id
+        check_sources(spec)
         run_dir = machine.run_dir(rid)
         # A sweep trial's dataset folder is its slot's, uploaded (or pulled from its bucket by the
         # supervisor) once for all the trials trained there, only what changed, not again for each trial.

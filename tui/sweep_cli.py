@@ -57,6 +57,9 @@ def _config(a: argparse.Namespace):  # type: ignore[no-untyped-def]
             raise BadInput(f"--resume takes the sweep's settings from its file: drop {', '.join(given)} "
                            f"(only --trials and --parallel may change).")
         old = study.load_config(a.resume)
+        from runner.launching import check_sources
+
+        check_sources(old.spec)  # before any machine: a folder moved away would fail every trial
         from dataclasses import replace
 
         return _checked(replace(old, trials=_given(a.trials, old.trials), parallel=_given(a.parallel, old.parallel)))

@@ -102,3 +102,25 @@ def test_trials_on_one_machine_share_its_copy_of_a_bucket_dataset(bucket_servers
     seen = [json.loads(f.read_text()) for f in sorted(out.glob("*/outputs/seen.json"))]
     assert len(seen) == 2 and all(s["files"] == ["f0.bin", "f1.bin", "f2.bin"] for s in seen)
     assert seen[0]["where"] == seen[1]["where"] and "/runs/code-pulled-s1/dataset" in seen[0]["where"]
+
+
+def test_a_code_folder_gone_is_bad_input_before_any_machine_or_training(trainrig, state_home, tmp_path):
+    """It used to upload nothing (the folder scanned empty) and fail each trial (or `start`) in the training."""
+    import shutil
+
+    from tests.conftest import make_code
+
+    code = make_code(tmp_path / "moved", SEEN)
+    assert trainrig("sweep", str(code), "--dataset-name", "none", "--param", "lr=0.1,0.2", "--trials", "1",
+                    "--objective", "val_loss:min", "--outputs", str(tmp_path / "out")).code == 0
+    assert trainrig("up", str(code), "--dataset-name", "solo").code == 0
+    shutil.rmtree(code)
+    done = trainrig("sweep", "--resume", "moved-none", "--trials", "2")
+    assert done.code == 2 and len(done.err.strip().splitlines()) == 1, done.err
+    assert json.loads((state_home / "runs" / "moved-none-s1" / "record.json").read_text())["state"] == "destroyed"
+    assert not (state_home / "runs" / "moved-none-t1").exists()
+    try:
+        assert trainrig("start", "moved-solo").code == 2
+        assert json.loads((state_home / "runs" / "moved-solo" / "record.json").read_text())["state"] == "up"
+    finally:
+        assert trainrig("down", "moved-solo", "-y").code == 0
