@@ -147,7 +147,22 @@ def sweep(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-def
                     + (f"  ({r.reason})" if r.reason else ""))
 
     async def main():  # type: ignore[no-untyped-def]
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
+        loop, task, asked = asyncio.get_running_loop(), asyncio.current_task(), []
+
+        def interrupt() -> None:
+            # Once only: a second Ctrl-C must not cut the clean-up short (machines left billing,
+            # trainings left running); the sweep is cancelled and cleans up, whatever comes after.
+            if asked:
+                console.say("still stopping the trials and destroying the sweep's machines: a moment")
+                return
+            asked.append(True)
+            console.say("\ninterrupted: stopping the trials and destroying the sweep's machines (Ctrl-C again does "
+                        "not stop that)")
+            task.cancel()  # type: ignore[union-attr]
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # started with SIGINT ignored (`nohup`, `&`): kept so
+                loop.add_signal_handler(sig, interrupt)
         return await run_sweep(config, _sink(console, a.verbose), on_trial, new=not a.resume, on_start=started)
 
     try:

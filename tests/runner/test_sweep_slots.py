@@ -124,3 +124,23 @@ def test_a_code_folder_gone_is_bad_input_before_any_machine_or_training(trainrig
         assert json.loads((state_home / "runs" / "moved-solo" / "record.json").read_text())["state"] == "up"
     finally:
         assert trainrig("down", "moved-solo", "-y").code == 0
+
+
+def test_ctrl_c_twice_does_not_cut_the_clean_up_short(trainrig, popen_trainrig, state_home, tmp_path):
+    """The second Ctrl-C of an impatient user used to break off the clean-up: slots and trainings left
+    running, though the sweep said its machines were destroyed."""
+    import signal
+
+    p = popen_trainrig("sweep", EXAMPLE, "--dataset-name", "twice", "--param", "lr=0.01,0.1", "--trials", "2",
+                       "--objective", "val_loss:min", "--env", "STEP_S=0.5", "--outputs", str(tmp_path / "out"))
+    status = state_home / "runs" / "sweep-twice-s1" / "sandbox" / "runs" / "sweep-twice-t0" / "status.json"
+    end = time.monotonic() + 60
+    while not (status.exists() and '"training"' in status.read_text()):
+        assert p.poll() is None and time.monotonic() < end
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.1)  # within the clean-up (stopping the trial, removing it, destroying the slot)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=60) == 130
+    for rid in ("sweep-twice-s1", "sweep-twice-t0"):
+        assert json.loads((state_home / "runs" / rid / "record.json").read_text())["state"] == "destroyed"
