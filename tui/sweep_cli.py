@@ -92,6 +92,14 @@ def _config(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     if (study.sweep_dir(name) / "sweep.json").is_file():
         raise BadInput(f"sweep {name} exists already: `trainrig sweep --resume {name}` continues it, "
                        f"or give another --name.")
+    from runner.journal import Journal
+
+    # Trial and slot ids come from the run id, not the name: another sweep's records would be overwritten.
+    other = next((r.sweep for r in Journal().all() if r.sweep and r.sweep != name
+                  and re.fullmatch(re.escape(spec.run_id) + r"-[st]\d+", r.run_id)), None)
+    if other:
+        raise BadInput(f"sweep {other} has trials named {spec.run_id}-t<N> already: `trainrig sweep --resume {other}` "
+                       f"continues it (a larger --trials adds trials), or give another --dataset-name.")
     return _checked(study.SweepConfig(name=name, spec=spec, params=params, objective=objective, trials=_given(a.trials, 12),
                                       parallel=_given(a.parallel, 1), outputs=os.path.abspath(a.outputs), seed=a.seed, prune=not a.no_prune))
 

@@ -144,3 +144,15 @@ def test_ctrl_c_twice_does_not_cut_the_clean_up_short(trainrig, popen_trainrig, 
     assert p.wait(timeout=60) == 130
     for rid in ("sweep-twice-s1", "sweep-twice-t0"):
         assert json.loads((state_home / "runs" / rid / "record.json").read_text())["state"] == "destroyed"
+
+
+def test_a_new_sweep_never_takes_over_another_sweeps_trial_ids(trainrig, state_home, tmp_path):
+    """Trial ids come from the code and dataset names, not --name: a second sweep over them (after the
+    first ended) used to overwrite the first one's trial records."""
+    args = ("--dataset-name", "taken", "--param", "lr=0.01,0.1", "--trials", "1", "--objective", "val_loss:min",
+            "--outputs", str(tmp_path / "out"))
+    assert trainrig("sweep", EXAMPLE, *args).code == 0
+    done = trainrig("sweep", EXAMPLE, *args, "--name", "another")
+    assert done.code == 2 and len(done.err.strip().splitlines()) == 1, done.err
+    assert json.loads((state_home / "runs" / "sweep-taken-t0" / "record.json").read_text())["sweep"] == "sweep-taken"
+    assert not (state_home / "sweeps" / "another" / "sweep.json").exists()
