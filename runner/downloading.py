@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import shutil
 import tempfile
@@ -52,11 +53,24 @@ def with_outputs(command: str, outputs_root: Path) -> str:
     return command + ("" if str(outputs_root) == "outputs" else f" --outputs {shlex.quote(str(outputs_root))}")
 
 
+def check_outputs_root(root: Path) -> None:
+    """`--outputs` must be a folder this computer can write to: checked before anything starts (a run,
+    every trial of a sweep, a download), not found out once the outputs are due to come home."""
+    here = Path(os.path.abspath(root))
+    while not here.exists() and here != here.parent:  # nothing made here: the download makes the folders
+        here = here.parent
+    if not here.is_dir():
+        raise BadInput(f"--outputs {root} cannot be a folder: {here} is a file; give another --outputs.")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise BadInput(f"--outputs {root} cannot be made or written: {here} is not writable by you; give another --outputs.")
+
+
 class Downloading(LifecycleBase):
     @for_run
     async def download(self, run_id: str, outputs_root: Path) -> Path:
         """Outputs and logs into a new folder of `outputs_root`; a download that was cut off (Ctrl-C,
         kill -9, a lost connection) is resumed in its own folder, never begun again beside it."""
+        check_outputs_root(outputs_root)
         with self.journal.lock(run_id, "download"):  # two downloads would write the same folder
             record = self.journal.load(run_id)
             if record.effective_spec().output_store:

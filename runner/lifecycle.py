@@ -148,6 +148,9 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
     @for_run
     async def run(self, spec: RunSpec, outputs_root: Path, max_restarts: int | None = None) -> RunResult:
         """up, start and follow, download, down. An interrupt (Ctrl-C) leaves the run going."""
+        from runner.downloading import check_outputs_root
+
+        check_outputs_root(outputs_root)  # before any machine: the outputs must be able to come home
         record = await self.up(spec, max_restarts)
         try:
             status = await self.start(record.run_id, follow_log=True)

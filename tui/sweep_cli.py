@@ -109,7 +109,12 @@ def _given(value: int | None, default: int) -> int:
 
 
 def _checked(config):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
     from infra.errors import BadInput
+    from runner.downloading import check_outputs_root
+
+    check_outputs_root(Path(config.outputs))  # every trial downloads there: a bad one would fail them all
     from runner.sweep.slots import slot_id
     from runner.sweep.trials import trial_id
 

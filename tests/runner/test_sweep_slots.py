@@ -156,3 +156,15 @@ def test_a_new_sweep_never_takes_over_another_sweeps_trial_ids(trainrig, state_h
     assert done.code == 2 and len(done.err.strip().splitlines()) == 1, done.err
     assert json.loads((state_home / "runs" / "sweep-taken-t0" / "record.json").read_text())["sweep"] == "sweep-taken"
     assert not (state_home / "sweeps" / "another" / "sweep.json").exists()
+
+
+def test_an_outputs_folder_that_cannot_be_made_is_bad_input_before_any_machine(trainrig, state_home, tmp_path):
+    """It was found out only when the outputs were due home: a run kept its machine, a sweep failed every trial."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    for args in (("run", EXAMPLE, "--dataset-name", "nowhere"),
+                 ("sweep", EXAMPLE, "--dataset-name", "nowhere2", "--param", "lr=0.1,0.2", "--objective", "val_loss:min")):
+        done = trainrig(*args, "--outputs", str(blocked / "out"))
+        assert done.code == 2, done.err
+    assert not (state_home / "runs" / "sweep-nowhere").exists() and not (state_home / "runs" / "sweep-nowhere2-s1").exists()
+    assert not (state_home / "sweeps" / "sweep-nowhere2").exists()
