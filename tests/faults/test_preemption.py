@@ -11,38 +11,25 @@ import json
 import os
 import re
 import signal
-import time
 from pathlib import Path
+from typing import Callable
 
 from runner.remote.location import parse_location
 from runner.remote.stores import open_store
 from tests.conftest import make_bucket, make_code, manifest, only_folder, record
 from tests.faults.metadata_server import metadata_server
+from tests.faults.observe import checkpointing_training, wait_for
+from tests.faults.observe import gone as _gone
+from tests.faults.observe import kill9 as _kill9
+from tests.faults.observe import steps_in as _steps_in
 
 STEPS = 24
 
-TRAIN = """
-import os, signal, sys, time
-import trainrig_helpers as th
+TRAIN = checkpointing_training(STEPS, 0.25)
 
-stop = []
-signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-out = th.directories().output
-last = th.latest_checkpoint(suffix=".txt")
-step = int(open(last.path).read()) + 1 if last else 0
-print(f"resumed after step {last.step}" if last else "fresh start", flush=True)
-while step < STEPS:
-    time.sleep(0.25)
-    with open(os.path.join(out, f"step-{step:03d}.txt"), "w") as f:
-        f.write(str(step))
-    th.save_checkpoint(step, lambda p: open(p, "w").write(str(step)), suffix=".txt")
-    print(f"step {step}", flush=True)
-    if stop:
-        print(f"SIGTERM: last checkpoint {step}", flush=True)
-        sys.exit(143)
-    step += 1
-print("done", flush=True)
-""".replace("STEPS", str(STEPS))
+
+def _wait(what: str, cond: Callable[[], bool], timeout: float = 120) -> None:
+    wait_for(what, cond, timeout)
 
 
 def _run_dir(state_home: Path, rid: str) -> Path:
@@ -56,34 +43,12 @@ def _status(state_home: Path, rid: str) -> dict:
         return {}
 
 
-def _wait(what: str, cond, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"never saw: {what}"
-        time.sleep(0.05)
 
 
-def _steps_in(text: str) -> list[int]:
-    return [int(m) for m in re.findall(r"^step (\d+)$", text, re.M)]
 
 
-def _kill9(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:  # a zombie (not reaped yet) is gone too
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def _machine_pids(state_home: Path, rid: str) -> list[int]:
