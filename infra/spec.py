@@ -245,7 +245,9 @@ def build_spec(
         check_cloud_buckets(target, dataset_path, output_store)
         cloud_spec = build_cloud(target, cloud or CloudOptions())
     elif cloud and cloud.given():
-        raise BadInput(f"{', '.join(cloud.given())} only apply to --target gcp or aws (the target is {target}).")
+        given = cloud.given()
+        raise BadInput(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --target gcp or aws "
+                       f"(the target is {target}).")
     ssh_host = None
     if target == "ssh":
         if not host:

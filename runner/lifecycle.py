@@ -49,6 +49,8 @@ class Lifecycle(Launching, Following, Reading, Downloading, Restarting, Lifecycl
 
             spec = await asyncio.to_thread(prepare, spec, self.emit)  # Pulumi, credentials, the SSH range
         await asyncio.to_thread(check_run_buckets, spec)  # before anything exists, even a lock
+        for note in spec.notes:  # e.g. which entry point was taken: said once the input is known to be good
+            self.emit(Notice(note))
         with self.journal.lock(rid, "up"):
             if self.journal.exists(rid):
                 old = self.journal.load(rid)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from runner.journal import RunRecord
+from runner.errors import TrainrigError
+from runner.journal import Journal, RunRecord
 from runner.remote.status import Status
-from runner.states import Outcome
+from runner.states import Outcome, RunState
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -60,3 +61,16 @@ def grouped_by_sweep(records: list[RunRecord]) -> list[RunRecord]:
 
     # Numbers in ids compared as numbers: trial t2 before t10.
     return sorted(records, key=lambda r: (r.sweep, [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", r.run_id)]))
+
+
+def after_interrupt(journal: Journal, run_id: str) -> str:
+    """What to do after a command was interrupted (Ctrl-C) while not following a training: a run
+    caught half made or half destroyed holds what it made so far until `down` (every other command
+    refuses it), anything else stays as it was."""
+    try:
+        state = journal.load(run_id).state if run_id and journal.exists(run_id) else None
+    except TrainrigError:
+        state = None
+    if state in (RunState.PROVISIONING, RunState.DESTROYING):
+        return f"interrupted while run {run_id} was {state}: `trainrig down {run_id}` removes what it made so far."
+    return "interrupted: what was done so far stays; `trainrig ls` shows the runs."

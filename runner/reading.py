@@ -66,12 +66,15 @@ class StatusReport:
 
 class Reading(LifecycleBase):
     @for_run
-    async def read_metrics(self, run_id: str) -> list[MetricPoint]:
-        """The metric points the training has written so far (all attempts)."""
+    async def read_metrics(self, run_id: str, node: int = 0) -> list[MetricPoint]:
+        """The metric points the training has written so far (all attempts); `node`: a multi-node
+        run's rank K."""
         record = self.journal.load(run_id)
+        nodes.which_nodes(max(len(record.all_nodes()), 1), node, run_id)  # one rank, and one that exists
         try:
             record = self._live(run_id)
-            machine = await self._machine(record)
+            await self._machine(record)  # the local servers may need a restart; the record gets their ports
+            machine = record.all_nodes()[node]
             async with ssh.connect(machine) as conn:
                 done = await ssh.run(conn, ["cat", f"{machine.run_dir(run_id)}/logs/metrics.jsonl"])
             data = (done.stdout or b"") if done.exit_status == 0 else b""
@@ -79,7 +82,8 @@ class Reading(LifecycleBase):
             if record.stack is None:
                 raise
             # A powered-off cloud machine: the metrics as last synced to its bucket.
-            data = await asyncio.to_thread(stored_object, record.effective_spec(), "logs/metrics.jsonl") or b""
+            where = f"node-{node}/logs/metrics.jsonl" if node else "logs/metrics.jsonl"
+            data = await asyncio.to_thread(stored_object, record.effective_spec(), where) or b""
         return [p for _, _, p in parse_lines(data, 0) if p is not None]
 
     @for_run

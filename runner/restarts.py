@@ -33,7 +33,7 @@ def max_restarts(spec: RunSpec, given: int | None) -> int:
     if given and spec.target == "ssh":
         raise BadInput("--max-restarts needs a machine trainrig can bring up again: use --target local, gcp or aws.")
     if given and spec.target == "local" and not spec.output_store:
-        raise BadInput("--max-restarts on the local target needs --output-store gs://... or s3://...: "
+        raise BadInput("--max-restarts on the local target needs --output-store gs://BUCKET/PATH or s3://BUCKET/PATH: "
                        "the outputs must outlive the machine to resume from them.")
     return given
 

@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> None:
             console.say(f"\nstopped following; the training goes on. `trainrig logs {run}{node} -f` follows it again, "
                          f"`trainrig stop {run}` stops it.".replace("  ", " "))
         else:
-            console.say("\ninterrupted: what was done so far stays; `trainrig ls` shows the runs.")
+            from runner.journal import Journal
+            from runner.outcomes import after_interrupt
+
+            console.say("\n" + after_interrupt(Journal(), run))
         code = EXIT_INTERRUPTED
     if args.cmd in ("up", "run", "start", "down"):  # a run got or lost its machine: `ssh trainrig-RUN` follows
         _sync_ssh_config(console)

@@ -92,8 +92,6 @@ def dispatch(a: argparse.Namespace, console) -> int:  # type: ignore[no-untyped-
     if a.cmd in ("run", "up"):
         spec = _spec(a)
         console.run_id = spec.run_id
-        for note in spec.notes:
-            console.say(f"    {note}")
         if a.cmd == "up":
             rec = asyncio.run(life.up(spec, a.max_restarts))
             console.say(f"run {rec.run_id} is up: `trainrig start {rec.run_id}` trains on it.")

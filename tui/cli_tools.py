@@ -89,9 +89,15 @@ def logs_metrics(a: argparse.Namespace, run_id: str, console) -> int:  # type: i
             console(event)
 
     life = Lifecycle(on_event=show)
+    node = getattr(a, "node", 0)
+    if node == "all" or (a.follow and node != 0):
+        from runner.errors import BadInput
+
+        raise BadInput(f"--metrics reads one node's points and follows rank 0's: "
+                       f"`trainrig logs {run_id} --metrics --node {1 if node == 'all' else node}` reads that node's so far.")
     if a.follow:
         return outcome_exit(asyncio.run(life.follow_run(run_id, Offsets(log=None, metrics=0))), console)
-    points = asyncio.run(life.read_metrics(run_id))
+    points = asyncio.run(life.read_metrics(run_id, node))
     for p in points:
         show(p)
     if not points:

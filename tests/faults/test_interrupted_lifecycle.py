@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runner.journal import Journal
+from runner.outcomes import after_interrupt
 from tests.conftest import make_code
 
 
@@ -17,8 +18,11 @@ def test_every_command_points_to_down_which_finishes_it(left, trainrig, tmp_path
     journal = Journal(state_home)
     record = journal.load(rid)
     server = record.local_server_pid
+    assert "trainrig down" not in after_interrupt(journal, rid)  # an `up` run interrupted later: nothing to undo
     record.state = left  # what the killed command left in the journal (its machine may be half gone)
     journal.save(record)
+    # What an interrupted command (a second Ctrl-C during `up`) prints: the `down` run below.
+    assert f"`trainrig down {rid}`" in after_interrupt(journal, rid)
     try:
         for args in (["start", rid], ["logs", rid], ["logs", rid, "-f"], ["stop", rid], ["tensorboard", rid],
                      ["download", rid], ["up", rid], ["run", rid]):

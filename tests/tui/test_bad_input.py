@@ -119,3 +119,12 @@ def test_a_changed_host_key_is_refused_naming_the_expected_one(trainrig, tmp_pat
         path.write_text(json.dumps(rec))
     finally:
         assert trainrig("down", "pinned-none", "--stop", "--discard-outputs").code == 0
+
+
+def test_a_refusal_after_the_spec_is_built_is_the_only_line_printed(trainrig, tmp_path, state_home):
+    # The entry point's note ("running train.py as ...") is said only once the input is known good.
+    make_code(tmp_path / "ok", "print('x')\n")
+    done = trainrig("run", str(tmp_path / "ok"), "--dataset-name", "d", "--max-restarts", "2")
+    assert done.code == 2
+    printed = [line for line in (done.out + done.err).splitlines() if line.strip()]
+    assert len(printed) == 1 and printed[0] == one_error_line(done.err)
