@@ -9,6 +9,7 @@ supervisor stops answering without a word was lost with its machine. A message c
 secret, so nothing else on the network stops a run. Standard library only, Python 3.8+.
 """
 
+import hmac
 import json
 import os
 import socket
@@ -98,14 +99,17 @@ class Peers:
                         break
                     data += part
                 self._heard(data)
-            except (OSError, ValueError):
-                pass  # a half message, or a stranger's: ignored
+            except (OSError, ValueError, TypeError, KeyError, AttributeError):
+                pass  # a half message, or a stranger's: ignored (never the end of the listener)
             finally:
                 conn.close()
 
     def _heard(self, data):
         msg = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
-        if msg.get("token") != self.config.peer_token or msg.get("run_id") != self.config.run_id:
+        if not isinstance(msg, dict) or not hmac.compare_digest(str(msg.get("token", "")).encode(),
+                                                               str(self.config.peer_token).encode()):
+            return
+        if msg.get("run_id") != self.config.run_id:
             return
         if msg.get("outcome") == Outcome.SUCCEEDED.value:  # it ended well: its silence from now on is no loss
             self._ended_peers.add(int(msg["rank"]))
