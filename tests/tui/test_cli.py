@@ -11,7 +11,7 @@ def test_help_is_fast_and_imports_no_ssh_or_cloud_library():
         "sys.argv = ['trainrig', '--help']\n"
         "try:\n    runpy.run_module('tui.cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('asyncssh', 'textual', 'pulumi', 'boto3', 'google.cloud', 'runner.lifecycle') if m in sys.modules]\n"
+        "heavy = [m for m in ('asyncssh', 'textual', 'pulumi', 'boto3', 'google.cloud', 'runner.lifecycle', 'optuna', 'torch') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     p = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
