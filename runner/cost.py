@@ -13,7 +13,9 @@ from runner.states import RunState
 
 
 def epoch(utc: str) -> float:
-    return calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S"))
+    """Seconds since the epoch of a journal or status time (`2026-11-30T21:05:07.123Z`, ms optional)."""
+    millis = int(utc[20:23]) / 1000 if len(utc) >= 23 and utc[19] == "." and utc[20:23].isdigit() else 0
+    return calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S")) + millis
 
 
 def attempt_start(record: RunRecord) -> str | None:

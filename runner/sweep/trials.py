@@ -8,16 +8,15 @@ trial the study calls finished always has its outputs home."""
 from __future__ import annotations
 
 import asyncio
-import calendar
 import itertools
 import math
-import time
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
 from infra import names
 from infra.spec import EntryPoint
+from runner.cost import epoch
 from runner.errors import TrainrigError
 from runner.events import Event, EventSink, MetricPoint, Notice
 from runner.journal import Journal, RunRecord
@@ -49,16 +48,12 @@ class TrialResult:
     training_s: float | None = None  # the training process alone (the machine's phases)
 
 
-def _epoch(utc: str) -> float:
-    return calendar.timegm(time.strptime(utc[:19], "%Y-%m-%dT%H:%M:%S")) + (int(utc[20:23]) / 1000 if len(utc) >= 23 else 0)
-
-
 def training_seconds(status: Status | None) -> float | None:
     """How long the training process itself ran: from the machine's `training` phase to the next."""
     phases = status.phases if status is not None else []
     for (phase, at), (_, after) in itertools.pairwise(phases):
         if phase == MachinePhase.TRAINING:
-            return _epoch(after) - _epoch(at)
+            return epoch(after) - epoch(at)
     return None
 
 
