@@ -5,10 +5,12 @@ them on a terminal, and a UI offers them as buttons."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from infra.errors import BadInput
+from infra.spec import OutputsFrom
 from runner import ssh
 from runner.errors import TrainrigError
 from runner.journal import RunRecord
@@ -74,14 +76,19 @@ async def check(record: RunRecord, machine: Callable[[], Awaitable[Machine]], di
             raise OutputsNotDownloaded(rid, stop)
         return
     try:
-        view = await look(await machine(), rid)
+        await machine()  # reached (a local run's servers started again): every node's address is known
+        # Every node: rank 0 may be done while another still trains or syncs its outputs.
+        views = list(await asyncio.gather(*(look(m, rid) for m in record.all_nodes())))
+        going = any(v.status is not None and not v.status.done for v in views)
+        outputs = views if spec.outputs_from == OutputsFrom.ALL else views[:1]
+        view: MachineView | None = MachineView(views[0].status, any(v.has_outputs for v in outputs))
     except TrainrigError:
-        view = None  # the machine cannot be asked: assume the worst
-    if view is not None and view.status is not None and not view.status.done:
+        view, going = None, False  # the machine cannot be asked: assume the worst
+    if going:
         if not stop:
             raise TrainingGoing(rid)
         await stop_training()
     if discard_outputs or spec.output_store:  # outputs in the user's bucket are not deleted by `down`
         return
-    if view is None or view.has_outputs:
+    if view is None or view.has_outputs:  # never asked, or outputs there (rank 0's, or any node's with --outputs-from all)
         raise OutputsNotDownloaded(rid, stop)

@@ -165,7 +165,7 @@ class Following(LifecycleBase):
                 if now is not None:
                     st, last_read = now, time.monotonic()
             if until_done and (st is None or not st.done):
-                self.emit(Notice(f"node {k}'s end cannot be read: its outcome is not counted"))
+                self.emit(Notice(f"node {k}'s end cannot be read: it counts as lost"))
                 st = None
             out.append(st)
         return out
@@ -178,13 +178,15 @@ class Following(LifecycleBase):
         async with AsyncExitStack() as stack:
             await self._machine(record)  # the local servers may need a restart; the record gets their ports
             on_nodes = await self._node_tools(record, stack)
+            again: dict[int, AsyncExitStack] = {}  # node -> its newest connection made again (one each)
+            stack.push_async_callback(lambda: asyncio.gather(*(s.aclose() for s in again.values()), return_exceptions=True))
             reached = time.monotonic()
             while True:
                 await asyncio.sleep(NODE_POLL_S)
                 statuses = await self._node_statuses(record, on_nodes, False)
                 if None in statuses and time.monotonic() - reached > NODE_RECONNECT_S:
                     reached = time.monotonic()
-                    on_nodes = await self._reconnect_nodes(record, stack, on_nodes, statuses)
+                    on_nodes = await self._reconnect_nodes(record, again, on_nodes, statuses)
                     statuses = await self._node_statuses(record, on_nodes, False)
                 bad = [k for k, st in enumerate(statuses, 1) if st is not None and st.done and st.outcome != Outcome.SUCCEEDED]
                 if bad:
@@ -202,10 +204,11 @@ class Following(LifecycleBase):
                                 pass
                     return
 
-    async def _reconnect_nodes(self, record: RunRecord, stack: AsyncExitStack, on_nodes: list[MachineTools | None],
+    async def _reconnect_nodes(self, record: RunRecord, again: dict[int, AsyncExitStack], on_nodes: list[MachineTools | None],
                                statuses: list[Status | None]) -> list[MachineTools | None]:
         """A new connection to each of nodes 1.. that could not be read (a local node's server, killed
-        with its machine, is started again over the same sandbox: its status then says `lost`)."""
+        with its machine, is started again over the same sandbox: its status then says `lost`); the
+        connection it replaces, if made here before, is closed (none piles up while a node stays away)."""
         try:
             await self._machine(record)
         except TrainrigError:
@@ -214,10 +217,16 @@ class Following(LifecycleBase):
         for k, st in enumerate(statuses, 1):
             if st is None:
                 m = record.all_nodes()[k]
+                old = again.pop(k, None)
+                if old is not None:
+                    await old.aclose()
+                fresh = AsyncExitStack()
                 try:
-                    out[k - 1] = MachineTools(await stack.enter_async_context(ssh.connect(m)), m)
+                    out[k - 1] = MachineTools(await fresh.enter_async_context(ssh.connect(m)), m)
+                    again[k] = fresh
                 except TrainrigError:
-                    pass
+                    out[k - 1] = None  # its old connection is closed
+                    await fresh.aclose()
         return out
 
     async def _nodes_outcome(self, record: RunRecord, lead: Status) -> Status:
@@ -233,9 +242,13 @@ class Following(LifecycleBase):
             if lead.done and lead.outcome != Outcome.SUCCEEDED:
                 await asyncio.gather(*(t.stop(record.run_id, 10.0) for t in on_nodes if t is not None), return_exceptions=True)
             statuses = [lead, *await self._node_statuses(record, on_nodes, True)]
-        known = [(k, st) for k, st in enumerate(statuses) if st is not None]
+        # A node whose end cannot be read (its machine gone, its bucket's status stale) counts as lost:
+        # the restartable loss it most likely is, never left out of the run's outcome.
+        known = [(k, st if st is not None else dataclasses.replace(
+            lead, outcome=Outcome.LOST, exit_code=None, reason="its status could not be read: its machine may be gone"))
+            for k, st in enumerate(statuses)]
         k, worst = known[nodes.worst([st.outcome or Outcome.LOST for _, st in known])]
-        synced = [st.final_sync_ok for _, st in known]
+        synced = [st.final_sync_ok for st in statuses if st is not None]
         final_sync_ok = lead.final_sync_ok if record.spec.outputs_from == "rank0" or False not in synced else False
         if k == 0:
             return dataclasses.replace(lead, final_sync_ok=final_sync_ok)

@@ -13,7 +13,9 @@ from runner.machine import Machine
 from runner.states import Outcome
 
 CLOUD_MASTER_PORT = 29500  # torchrun's default; the run's private network admits every port between its machines
-CLOUD_PEER_PORT = 29400  # the supervisors' failure messages (runner/remote/peers.py)
+# The supervisors' failure messages (runner/remote/peers.py): away from torch's defaults (29500 the
+# master port, 29400 c10d's), which a user's own launcher may take.
+CLOUD_PEER_PORT = 29350
 ALL = "all"  # `logs --node all`: every node's log, each line prefixed with `[K] `
 
 

@@ -108,16 +108,7 @@ class Reading(LifecycleBase):
         log); returns its size. `node`: a multi-node run's rank K, or nodes.ALL (each node's in turn,
         every line prefixed `[K] `)."""
         if node != 0:
-            record = self._live(run_id)
-            await self._machine(record)  # the local servers may need a restart; the record gets their ports
-            size = 0
-            for k in nodes.which_nodes(len(record.all_nodes()), node, run_id):
-                pre = nodes.Prefixer(k) if node == nodes.ALL else None
-                size += await self._read_log_from_machine(
-                    record, (lambda d, pre=pre: write(pre.feed(d))) if pre else write, record.all_nodes()[k])
-                if pre:
-                    write(pre.flush())  # a last line with no newline
-            return size
+            return await self._stream_node_logs(run_id, write, node)
         record = self.journal.load(run_id)
         if record.stack is not None and record.effective_spec().output_store:
             # A cloud run's log is synced to its bucket: readable with the machine off, or gone.
@@ -138,6 +129,43 @@ class Reading(LifecycleBase):
                     raise
                 return size
         return await self._read_log_from_machine(self._live(run_id), write)
+
+    async def _stream_node_logs(self, run_id: str, write: Callable[[bytes], object], node: int | str) -> int:
+        record = self.journal.load(run_id)
+        ranks = nodes.which_nodes(len(record.all_nodes()), node, run_id)
+        in_bucket = record.stack is not None and bool(record.effective_spec().output_store)
+        try:
+            record = self._live(run_id)
+            await self._machine(record)  # the local servers may need a restart; the record gets their ports
+            machines: list[Machine | None] = list(record.all_nodes())
+        except TrainrigError:
+            if not in_bucket:
+                raise
+            machines = [None] * len(record.all_nodes())  # powered off: every node's log as its bucket has it
+        size = 0
+        for k in ranks:
+            pre, sent = nodes.Prefixer(k) if node == nodes.ALL else None, [0]
+
+            def out(data: bytes, pre: nodes.Prefixer | None = pre, sent: list[int] = sent) -> None:
+                sent[0] += len(data)
+                write(pre.feed(data) if pre else data)
+
+            try:
+                if machines[k] is None:
+                    raise Unreachable(f"node {k} of run {run_id} is off")
+                size += await self._read_log_from_machine(record, out, machines[k])
+            except TrainrigError:
+                if not in_bucket or sent[0]:
+                    raise  # nowhere else to read it, or part of it is out already (the bucket's would repeat it)
+                # A cloud node's log is synced to its bucket (node K's under node-K/): readable with it off.
+                key = f"node-{k}/logs/train.log" if k else "logs/train.log"
+                got = await asyncio.to_thread(copy_stored_object, record.effective_spec(), key, out)
+                if got is None:
+                    raise
+                size += got
+            if pre:
+                write(pre.flush())  # a last line with no newline
+        return size
 
     async def _read_log_from_machine(self, record: RunRecord, write: Callable[[bytes], object],
                                      machine: Machine | None = None) -> int:
@@ -219,13 +247,16 @@ class Reading(LifecycleBase):
                         f"set trainrig:sshFrom in stacks/Pulumi.{run_id}.yaml and `pulumi up -s {run_id}`)")
             return StatusReport(record, stored, str(e) + hint)
         every: tuple[Status | None, ...] = ()
+        settled = status is not None and status.done
         if status is not None and len(record.all_nodes()) > 1:
             async with AsyncExitStack() as stack:
                 others = await self._node_statuses(record, await self._node_tools(record, stack), False)  # type: ignore[attr-defined]
             every = (status, *others)
-            if all(st is not None and st.done for st in every):
+            # The run's outcome is the worst node's: never rank 0's alone while another node goes on.
+            settled = all(st is not None and st.done for st in every)
+            if settled:
                 status = await self._nodes_outcome(record, status)  # type: ignore[attr-defined]  (the worst node's)
-        if status is not None and status.done:
+        if status is not None and settled:
             self._remember_outcome(run_id, status)
         return StatusReport(self.journal.load(run_id), status, telemetry=last, nodes=every)
 
@@ -247,19 +278,28 @@ class Reading(LifecycleBase):
     async def stop(self, run_id: str) -> Status | None:
         record = self._live(run_id)
         machine = await self._machine(record)
-        # Every other node at once, beside rank 0's: each stopped on request, none told by a peer.
-        others = asyncio.gather(*(self._stop_node(m, run_id) for m in record.all_nodes()[1:]))
-        async with ssh.connect(machine) as conn:
-            # A cloud machine's final sync to its bucket may take minutes; its supervisor then powers it off.
-            wait = CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S
-            on_machine = MachineTools(conn, machine)
-            await on_machine.stop(run_id, wait)
-            status = await on_machine.status(run_id)
-        await others
+        # Every other node at once, beside rank 0's: each stopped on request, none told by a peer; each
+        # one's stop is waited for whatever happens to rank 0's (none is left training unseen).
+        others = asyncio.gather(*(self._stop_node(m, run_id) for m in record.all_nodes()[1:]), return_exceptions=True)
+        try:
+            async with ssh.connect(machine) as conn:
+                # A cloud machine's final sync to its bucket may take minutes; its supervisor then powers it off.
+                on_machine = MachineTools(conn, machine)
+                await on_machine.stop(run_id, _stop_wait(machine))
+                status = await on_machine.status(run_id)
+        finally:
+            failed = [e for e in await others if isinstance(e, BaseException)]
+        if failed:
+            raise failed[0]
         if status is not None:
             self._remember_outcome(run_id, status)
         return status
 
     async def _stop_node(self, machine: Machine, run_id: str) -> None:
         async with ssh.connect(machine) as conn:
-            await MachineTools(conn, machine).stop(run_id, CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S)
+            await MachineTools(conn, machine).stop(run_id, _stop_wait(machine))
+
+
+def _stop_wait(machine: Machine) -> float:
+    """A cloud machine's final sync to its bucket may take minutes; its supervisor then powers it off."""
+    return CLOUD_STOP_WAIT_S if machine.shutdown_after else STOP_WAIT_S

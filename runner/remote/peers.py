@@ -24,7 +24,8 @@ MESSAGE_MAX = 4096
 HEARTBEAT_S = 1.0
 LOST_AFTER = 5
 # A peer's end that stops this node's training without failing it (said so in this node's reason).
-PEER_ENDS = {Outcome.STOPPED.value: "was stopped", Outcome.PREEMPTED.value: "was preempted", Outcome.LOST.value: "was lost"}
+PEER_ENDS = {Outcome.STOPPED.value: "was stopped", Outcome.PREEMPTED.value: "was preempted", Outcome.LOST.value: "was lost",
+             Outcome.TIMED_OUT.value: "timed out", Outcome.INSTALL_FAILED.value: "failed to install"}
 TELL_TIMEOUT_S = 3.0
 
 

@@ -134,8 +134,14 @@ class LocalTarget:
         client_key = asyncssh.generate_private_key("ssh-ed25519")
         journal.write_private(record.run_id, "client_key", client_key.export_private_key())
         self._paths(journal, record.run_id)[2].write_bytes(client_key.export_public_key())
-        machines = await asyncio.gather(*(self._provision_node(record, journal, on_event, k)
-                                          for k in range(max(record.spec.nodes, 1))))
+        # Every node's server started or failed before this returns: a failure raised while another
+        # node's server was still starting would leave that one running past the clean-up.
+        made = await asyncio.gather(*(self._provision_node(record, journal, on_event, k)
+                                      for k in range(max(record.spec.nodes, 1))), return_exceptions=True)
+        failed = [m for m in made if isinstance(m, BaseException)]
+        if failed:
+            raise failed[0]
+        machines = [m for m in made if isinstance(m, Machine)]
         if len(machines) > 1:
             record.nodes = list(machines)
         return machines[0]

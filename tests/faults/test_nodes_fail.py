@@ -18,6 +18,7 @@ from runner.journal import Journal
 from runner.lifecycle import Lifecycle
 from runner.remote.procs import marked
 from runner.remote.status import Status, read_status
+from runner.states import MachinePhase, RunState
 from tests.conftest import ROOT, make_code, record
 
 TICKER = """
@@ -122,3 +123,19 @@ def test_a_node_killed_mid_torchrun_fails_the_followed_run_on_both_nodes(trainri
         assert record(state_home, rid)["outcome"] == "failed"
     finally:
         _down_leaves_nothing(trainrig, state_home, rid)
+
+
+def test_down_refuses_while_any_node_still_trains_not_only_rank_0(trainrig, tmp_path, state_home):
+    # Rank 0 ends at once and well; node 1 trains on. `down` without --stop must see node 1.
+    code = make_code(tmp_path / "oneleft", "import os, time\nif os.environ['TRAINRIG_NODE_RANK'] != '0':\n    time.sleep(60)\n")
+    rid = "oneleft-none"
+    assert trainrig("up", str(code), "--dataset-name", "none", "--nodes", "2", "--command", "python train.py").code == 0
+    try:
+        assert trainrig("start", rid, "--no-follow").code == 0
+        _wait("rank 0 done, node 1 training", lambda: (_status(state_home, rid, 0) or Status(run_id=rid)).done
+              and (_status(state_home, rid, 1) or Status(run_id=rid)).phase == MachinePhase.TRAINING)
+        assert trainrig("down", rid, "--discard-outputs").code == 2
+        assert Journal(state_home).load(rid).state != RunState.DESTROYED  # nothing destroyed
+        assert (_status(state_home, rid, 1) or Status(run_id=rid)).phase == MachinePhase.TRAINING
+    finally:
+        assert trainrig("down", rid, "--stop", "--discard-outputs").code == 0

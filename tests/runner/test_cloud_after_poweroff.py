@@ -4,6 +4,7 @@ outputs are home."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import asyncssh
@@ -12,6 +13,7 @@ from infra.cloud import CloudOptions
 from infra.engine_outputs import StackOutputs
 from infra.spec import build_spec
 from runner.journal import Journal, RunRecord
+from runner.lifecycle import Lifecycle
 from runner.machine import Machine
 from runner.remote.location import parse_location
 from runner.remote.status import Status
@@ -83,5 +85,41 @@ def test_status_and_download_from_the_stack_bucket_once_the_machine_is_off(bucke
         # Downloaded: down goes on to the engine (this computer has no Pulumi CLI, so it stops there).
         down = trainrig("down", rid, "--yes")
         assert down.code == 2 and "Pulumi CLI is not installed" in down.out + down.err
+    finally:
+        journal.remove(rid)
+
+
+def test_every_nodes_log_and_metrics_come_from_the_bucket_once_the_machines_are_off(bucket_servers, env, trainrig, tmp_path,
+                                                                                   state_home):
+    env.update(bucket_servers)
+    env["PATH"] = "/usr/bin:/bin"
+    bucket = make_bucket("s3")
+    spec = build_spec(code=DIGITS, code_name="poweroff", dataset_name="nodes", target="aws", nodes=2,
+                      cloud=CloudOptions(accelerator="A10G", region="us-east-1", ssh_from="198.51.100.7/32"))
+    rid = spec.run_id
+    src = tmp_path / "left"
+    for k, where in ((0, src), (1, src / "node-1")):  # node K syncs under <store>/<run>/node-K/
+        (where / "logs").mkdir(parents=True)
+        (where / "logs" / "train.log").write_text(f"node {k} epoch 1\n")
+        (where / "logs" / "metrics.jsonl").write_text(json.dumps({"step": 1, "wall_time": 1795300000.0, "values": {"rank": k}}) + "\n")
+    from runner.remote.sync import push
+
+    push(str(src), open_store(parse_location(f"s3://{bucket}/{rid}")), None)
+    pinned = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    off = [Machine(host="127.0.0.1", port=1, user="ubuntu", host_keys=(pinned,), client_key=None, python="python3",
+                   root=".trainrig", venv_cache=".trainrig/venvs", shutdown_after=True, private_host=f"10.0.0.{k}")
+           for k in (1, 2)]
+    journal = Journal(state_home)
+    journal.save(RunRecord(spec=spec, state="started", machine=off[0], nodes=off,
+                           stack=StackOutputs("127.0.0.1", "ubuntu", pinned, bucket, 2.02), stack_created=True))
+    try:
+        one = trainrig("logs", rid, "--node", "1")
+        assert one.code == 0, one.err
+        assert one.out == "node 1 epoch 1\n"
+        every = trainrig("logs", rid, "--node", "all")
+        assert every.code == 0, every.err
+        assert every.out == "[0] node 0 epoch 1\n[1] node 1 epoch 1\n"
+        points = asyncio.run(Lifecycle(journal).read_metrics(rid, 1))
+        assert [p.values for p in points] == [{"rank": 1.0}]
     finally:
         journal.remove(rid)
