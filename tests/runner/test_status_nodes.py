@@ -8,13 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import make_code, record
-
-TICKER = """
-import itertools, time
-for i in itertools.count():
-    print(f"tick {i}", flush=True)
-    time.sleep(0.1)
-"""
+from tests.faults.test_nodes_fail import TICKER
 
 
 def _ticking(state_home: Path, rid: str, k: int) -> bool:

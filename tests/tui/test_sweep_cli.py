@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, make_code
+from tests.runner.test_sweep_slots import SEEN
 
 EXAMPLE = str(ROOT / "examples" / "sweep")
 PARAMS = ("--param", "lr=log:1e-4..1e-1", "--param", "batch=32,64,128")
@@ -155,17 +156,7 @@ def test_trials_on_one_machine_share_one_copy_of_the_dataset(trainrig, state_hom
     data.mkdir()
     for i in range(3):
         (data / f"f{i}.bin").write_bytes(bytes(1000))
-    code = make_code(tmp_path / "code", """
-        import argparse, json, os
-        import trainrig_helpers as th
-        ap = th.add_directory_arguments(argparse.ArgumentParser())
-        ap.add_argument("--lr", type=float)
-        a = ap.parse_args()
-        d = th.directories(a)
-        th.MetricsWriter(d.logs, tensorboard=False).log(0, val_loss=a.lr)
-        json.dump({"where": os.path.realpath(d.dataset), "files": sorted(os.listdir(d.dataset))},
-                  open(os.path.join(d.output, "seen.json"), "w"))
-    """)
+    code = make_code(tmp_path / "code", SEEN)  # each trial says where its dataset was
     out = tmp_path / "out"
     done = trainrig("sweep", str(code), "--dataset", str(data), "--dataset-name", "shared", "--param", "lr=0.1..0.9",
                     "--trials", "2", "--no-prune", "--objective", "val_loss:min", "--outputs", str(out))
